@@ -1,0 +1,111 @@
+package lifecycle
+
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the controller's Prometheus series. Names are part of the operator's contract (the
+// Grafana dashboard in deploy/grafana reads them).
+type Metrics struct {
+	buildsWaiting     *prometheus.GaugeVec
+	agents            *prometheus.GaugeVec
+	provisioned       *prometheus.CounterVec
+	completed         *prometheus.CounterVec
+	failed            *prometheus.CounterVec
+	queueToPod        *prometheus.HistogramVec
+	queueToOnline     *prometheus.HistogramVec
+	finishedToDeleted *prometheus.HistogramVec
+	kubeErrors        *prometheus.CounterVec
+	pollDuration      prometheus.Histogram
+
+	mu      sync.Mutex
+	pending map[string]int // builds waiting per label, gathered during one poll
+	labels  map[string]bool
+}
+
+// latencyBuckets span 50 ms to about 7 minutes: agents come in well under a second of provisioning
+// but minutes of image pulls.
+var latencyBuckets = prometheus.ExponentialBuckets(0.05, 2, 14)
+
+// NewMetrics registers the controller's series with reg (nil: a private registry, for tests).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	m := &Metrics{
+		buildsWaiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "provisioner_builds_waiting", Help: "Builds waiting in the Jenkins queue, by label expression.",
+		}, []string{"label"}),
+		agents: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "provisioner_agents", Help: "Agents of ours by template and state.",
+		}, []string{"template", "state"}),
+		provisioned: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "provisioner_agents_provisioned_total", Help: "Agents whose node and pod were created.",
+		}, []string{"template"}),
+		completed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "provisioner_agents_completed_total", Help: "Agents deleted after running their build.",
+		}, []string{"template"}),
+		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "provisioner_agents_failed_total", Help: "Agents that failed before running a build, and creations the apiserver refused, by reason.",
+		}, []string{"template", "reason"}),
+		queueToPod: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "provisioner_queue_to_pod_created_seconds", Help: "From a build entering the queue to its agent pod being created.",
+			Buckets: latencyBuckets,
+		}, []string{"template"}),
+		queueToOnline: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "provisioner_queue_to_agent_online_seconds", Help: "From a build entering the queue to its agent being seen online.",
+			Buckets: latencyBuckets,
+		}, []string{"template"}),
+		finishedToDeleted: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "provisioner_build_finished_to_pod_deleted_seconds", Help: "From a build seen finished to its pod's deletion being accepted.",
+			Buckets: latencyBuckets,
+		}, []string{"template"}),
+		kubeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "provisioner_kube_api_errors_total", Help: "Kubernetes API calls that failed, by verb, resource and HTTP code.",
+		}, []string{"verb", "resource", "code"}),
+		pollDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "provisioner_poll_duration_seconds", Help: "One poll: reading Jenkins and deciding.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
+		}),
+		pending: map[string]int{},
+		labels:  map[string]bool{},
+	}
+	reg.MustRegister(m.buildsWaiting, m.agents, m.provisioned, m.completed, m.failed, m.queueToPod, m.queueToOnline,
+		m.finishedToDeleted, m.kubeErrors, m.pollDuration)
+	return m
+}
+
+// waiting counts one waiting build for label during a poll; setWaiting publishes the poll's counts.
+func (m *Metrics) waiting(label string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if label == "" {
+		label = "(none)"
+	}
+	m.pending[label]++
+}
+
+func (m *Metrics) setWaiting() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for label := range m.labels {
+		if _, ok := m.pending[label]; !ok {
+			m.buildsWaiting.WithLabelValues(label).Set(0)
+		}
+	}
+	for label, n := range m.pending {
+		m.buildsWaiting.WithLabelValues(label).Set(float64(n))
+		m.labels[label] = true
+	}
+	m.pending = map[string]int{}
+}
+
+// setAgents publishes the count of agents per template and state.
+func (m *Metrics) setAgents(counts map[[2]string]int) {
+	m.agents.Reset()
+	for k, n := range counts {
+		m.agents.WithLabelValues(k[0], k[1]).Set(float64(n))
+	}
+}
