@@ -1,0 +1,555 @@
+package jenkinstest
+
+import (
+	"encoding/xml"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The beans below list each Jenkins class's @Exported properties: superclass first, each class's
+// own sorted by name, with the visibility Jenkins gives them (2 or 3 where nested objects show a
+// property at depth 0, as the recorded payloads prove). Callers hold s.mu.
+
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func pathEscape(s string) string { return url.PathEscape(s) }
+
+// rootBean is hudson.model.Hudson at /api/json: Node's properties, then Jenkins'.
+func (s *Server) rootBean(l lang, pr principal) *bean {
+	n := s.builtIn
+	var jobs []any
+	for _, name := range s.jobOrder {
+		if pr.user.has(JobRead) {
+			j := s.jobs[name]
+			jobs = append(jobs, func() any { return s.jobBean(j, l) })
+		}
+	}
+	if jobs == nil {
+		jobs = []any{}
+	}
+	allView := func() any {
+		return &bean{class: "hudson.model.AllView", props: []prop{pv("name", 2, "all"), pv("url", 2, s.url)}}
+	}
+	return &bean{class: "hudson.model.Hudson", props: []prop{
+		p("assignedLabels", s.labelRefs(n)),
+		p("mode", n.mode),
+		p("nodeDescription", msg(l, "Hudson.NodeDescription")),
+		p("nodeName", ""),
+		p("numExecutors", n.numExecutors),
+		p("description", nil),
+		p("jobs", jobs),
+		p("overallLoad", &bean{}),
+		pv("primaryView", 2, allView),
+		p("quietDownReason", nil),
+		p("quietingDown", false),
+		p("slaveAgentPort", -1),
+		p("unlabeledLoad", &bean{class: "jenkins.model.UnlabeledLoadStatistics"}),
+		p("url", s.url),
+		p("useCrumbs", true),
+		p("useSecurity", true),
+		p("views", []any{allView}),
+	}}
+}
+
+// labelRefs is Node.getAssignedLabels: LabelAtom beans, declared type, so no _class.
+func (s *Server) labelRefs(n *node) []any {
+	out := []any{}
+	for _, a := range n.labels() {
+		lbl := &label{name: a, str: a}
+		out = append(out, func() any { return s.labelBean(lbl, "", langEN) })
+	}
+	return out
+}
+
+// labelBean is hudson.model.Label (/label/X/api/json; nested, only name shows at depth 0).
+func (s *Server) labelBean(lbl *label, class string, l lang) *bean {
+	var nodes []any
+	busy, idle, total := 0, 0, 0
+	offline := true
+	for _, n := range s.computers() {
+		if !lbl.matches(n) {
+			continue
+		}
+		n := n
+		nodes = append(nodes, func() any { return s.nodeBean(n, l) })
+		if !n.offline() {
+			offline = false
+			total += len(n.executors)
+			idle += n.idleCount()
+			busy += len(n.executors) - n.idleCount()
+		}
+	}
+	if nodes == nil {
+		nodes = []any{}
+	}
+	return &bean{class: class, props: []prop{
+		p("actions", []any{}),
+		p("busyExecutors", busy),
+		p("clouds", []any{}),
+		p("description", nil),
+		p("idleExecutors", idle),
+		p("loadStatistics", &bean{class: "hudson.model.Label$1"}),
+		pv("name", 2, lbl.name),
+		p("nodes", nodes),
+		p("offline", offline),
+		p("tiedJobs", []any{}),
+		p("totalExecutors", total),
+		p("propertiesList", []any{}),
+	}}
+}
+
+// nodeBean is hudson.model.Node (DumbSlave, or Hudson for the built-in node).
+func (s *Server) nodeBean(n *node, l lang) *bean {
+	class, name, desc := "hudson.slaves.DumbSlave", n.name, n.description
+	if n.builtIn {
+		class, desc = "hudson.model.Hudson", msg(l, "Hudson.NodeDescription")
+	}
+	return &bean{class: class, props: []prop{
+		p("assignedLabels", func() any { return s.labelRefs(n) }),
+		p("mode", n.mode),
+		p("nodeDescription", desc),
+		pv("nodeName", 2, name),
+		p("numExecutors", n.numExecutors),
+	}}
+}
+
+// jobBean is FreeStyleProject or WorkflowJob.
+func (s *Server) jobBean(j *job, l lang) *bean {
+	runRef := func(r *run) any {
+		if r == nil {
+			return nil
+		}
+		return func() any { return s.runBean(r, l) }
+	}
+	var builds []any
+	var last, lastDone, lastOK, lastFail, lastBad *run
+	for i := len(j.runs) - 1; i >= 0; i-- {
+		r := j.runs[i]
+		builds = append(builds, runRef(r))
+		if last == nil {
+			last = r
+		}
+		if r.done {
+			if lastDone == nil {
+				lastDone = r
+			}
+			if r.result == "SUCCESS" && lastOK == nil {
+				lastOK = r
+			}
+			if r.result == "FAILURE" && lastFail == nil {
+				lastFail = r
+			}
+			if r.result != "SUCCESS" && lastBad == nil {
+				lastBad = r
+			}
+		}
+	}
+	if builds == nil {
+		builds = []any{}
+	}
+	var first *run
+	if len(j.runs) > 0 {
+		first = j.runs[0]
+	}
+	var queued *queueItem
+	for _, it := range s.items {
+		if it.job == j && it.placeholder == nil {
+			queued = it
+		}
+	}
+	var queueItem any
+	if queued != nil {
+		queueItem = func() any { return s.itemBean(queued, l, time.Now()) }
+	}
+	props := []prop{
+		p("actions", []any{}),
+		p("description", ""),
+		p("displayName", j.name),
+		p("displayNameOrNull", nil),
+		p("fullDisplayName", j.name),
+		p("fullName", j.name),
+		pv("name", 2, j.name),
+		pv("url", 2, s.url+"job/"+pathEscape(j.name)+"/"),
+		p("buildable", true),
+		p("builds", builds),
+		pv("color", 2, j.color()),
+		p("firstBuild", runRef(first)),
+		p("healthReport", []any{}),
+		p("inQueue", queued != nil),
+		p("keepDependencies", false),
+		p("lastBuild", runRef(last)),
+		p("lastCompletedBuild", runRef(lastDone)),
+		p("lastFailedBuild", runRef(lastFail)),
+		p("lastStableBuild", runRef(lastOK)),
+		p("lastSuccessfulBuild", runRef(lastOK)),
+		p("lastUnstableBuild", nil),
+		p("lastUnsuccessfulBuild", runRef(lastBad)),
+		p("nextBuildNumber", j.nextNumber),
+		p("property", []any{}),
+		p("queueItem", queueItem),
+		p("concurrentBuild", j.concurrent),
+	}
+	if j.kind == kindPipeline {
+		props = append(props, p("resumeBlocked", false))
+	} else {
+		var expr any
+		if j.label != "" {
+			expr = j.label
+		}
+		props = append(props,
+			p("disabled", false),
+			p("downstreamProjects", []any{}),
+			p("labelExpression", expr),
+			p("scm", &bean{class: "hudson.scm.NullSCM"}),
+			p("upstreamProjects", []any{}))
+	}
+	return &bean{class: j.class(), props: props}
+}
+
+// runBean is FreeStyleBuild or WorkflowRun.
+func (s *Server) runBean(r *run, l lang) *bean {
+	var duration int64
+	if r.done {
+		duration = r.finished.Sub(r.begun).Milliseconds()
+	}
+	var result any
+	if r.done {
+		result = r.result
+	}
+	var exec any
+	if !r.done {
+		exec = &bean{}
+	}
+	est := r.job.estimatedDuration()
+	estMS := int64(-1)
+	if est >= 0 {
+		estMS = est.Milliseconds()
+	}
+	props := []prop{
+		p("actions", []any{}),
+		p("artifacts", []any{}),
+		p("building", !r.done),
+		p("description", nil),
+		p("displayName", "#"+strconv.Itoa(r.number)),
+		p("duration", duration),
+		p("estimatedDuration", estMS),
+		p("executor", exec),
+		p("fullDisplayName", r.job.name+" #"+strconv.Itoa(r.number)),
+		p("id", strconv.Itoa(r.number)),
+		p("keepLog", false),
+		pv("number", 2, r.number),
+		p("queueId", r.queueID),
+		p("result", result),
+		p("timestamp", ms(r.begun)),
+		pv("url", 2, r.url(s.url)),
+	}
+	if r.job.kind == kindPipeline {
+		props = append(props,
+			p("changeSets", []any{}),
+			p("culprits", []any{}),
+			p("inProgress", !r.done),
+			p("nextBuild", nil),
+			p("previousBuild", nil))
+	} else {
+		props = append(props,
+			p("builtOn", r.node),
+			p("changeSet", &bean{class: "hudson.scm.EmptyChangeLogSet", props: []prop{p("items", []any{}), p("kind", nil)}}),
+			p("culprits", []any{}))
+	}
+	return &bean{class: r.job.runClass(), props: props}
+}
+
+// placeholderExecutableBean is what a pipeline node block shows as an executor's
+// currentExecutable.
+func (s *Server) placeholderExecutableBean(r *run) *bean {
+	return &bean{class: "org.jenkinsci.plugins.workflow.support.steps.ExecutorStepExecution$PlaceholderTask$PlaceholderExecutable", props: []prop{
+		p("displayName", "part of "+r.job.name+" #"+strconv.Itoa(r.number)),
+		p("estimatedDuration", int64(-1)),
+		pv("number", 2, r.number),
+		p("timestamp", ms(r.started)),
+		pv("url", 2, r.url(s.url)),
+	}}
+}
+
+// itemBean is a Queue.Item subclass.
+func (s *Server) itemBean(it *queueItem, l lang, now time.Time) *bean {
+	class := map[itemState]string{
+		stateWaiting:   "hudson.model.Queue$WaitingItem",
+		stateBlocked:   "hudson.model.Queue$BlockedItem",
+		stateBuildable: "hudson.model.Queue$BuildableItem",
+		statePending:   "hudson.model.Queue$BuildableItem",
+		stateLeft:      "hudson.model.Queue$LeftItem",
+	}[it.state]
+	var actions []any
+	if it.placeholder != nil {
+		actions = []any{&bean{}}
+	} else {
+		userName, userID := "anonymous", any(nil)
+		if it.user != "" {
+			userName, userID = it.user, it.user
+		}
+		cause := &bean{class: "hudson.model.Cause$UserIdCause", props: []prop{
+			pv("shortDescription", 3, "Started by user "+userName),
+			pv("userId", 3, userID),
+			pv("userName", 3, userName),
+		}}
+		actions = []any{&bean{class: "hudson.model.CauseAction", props: []prop{pv("causes", 2, []any{cause})}}}
+	}
+	var task any
+	if it.placeholder != nil {
+		r := it.placeholder
+		task = &bean{class: "org.jenkinsci.plugins.workflow.support.steps.ExecutorStepExecution$PlaceholderTask", props: []prop{
+			p("name", "part of "+r.job.name+" #"+strconv.Itoa(r.number)),
+			p("url", "job/"+pathEscape(r.job.name)+"/"+strconv.Itoa(r.number)+"/"),
+		}}
+	} else {
+		j := it.job
+		task = func() any { return s.jobBean(j, l) }
+	}
+	props := []prop{
+		p("actions", actions),
+		p("blocked", it.state == stateBlocked),
+		p("buildable", it.state == stateBuildable || it.state == statePending),
+		p("id", it.id),
+		p("inQueueSince", ms(it.inQueueSince)),
+		p("params", ""),
+		p("stuck", s.stuck(it, now)),
+		p("task", task),
+		p("url", "queue/item/"+strconv.FormatInt(it.id, 10)+"/"),
+		p("why", s.why(it, l, now)),
+	}
+	switch it.state {
+	case stateWaiting:
+		props = append(props, p("timestamp", ms(it.timestamp)))
+	case stateBlocked:
+		props = append(props, p("buildableStartMilliseconds", ms(it.buildableAt)))
+	case stateBuildable, statePending:
+		props = append(props, p("buildableStartMilliseconds", ms(it.buildableAt)), p("pending", it.state == statePending))
+	case stateLeft:
+		var exe any
+		if it.executable != nil {
+			r := it.executable
+			exe = func() any { return s.runBean(r, l) }
+		}
+		props = append(props, p("cancelled", it.cancelled), p("executable", exe))
+	}
+	return &bean{class: class, props: props}
+}
+
+// queueBean is hudson.model.Queue: waiting, blocked, then buildables and pendings newest first
+// (Queue.getItems walks those two lists in reverse).
+func (s *Server) queueBean(l lang, pr principal) *bean {
+	now := time.Now()
+	var order []*queueItem
+	order = append(order, waitingOrder(s.itemsIn(stateWaiting))...)
+	order = append(order, s.itemsIn(stateBlocked)...)
+	order = append(order, reversed(s.itemsIn(stateBuildable))...)
+	order = append(order, reversed(s.itemsIn(statePending))...)
+	items := []any{}
+	for _, it := range order {
+		if pr.user.has(JobRead) {
+			items = append(items, s.itemBean(it, l, now))
+		}
+	}
+	return &bean{class: "hudson.model.Queue", props: []prop{
+		p("discoverableItems", []any{}),
+		pi("items", items),
+	}}
+}
+
+func waitingOrder(in []*queueItem) []*queueItem {
+	out := append([]*queueItem{}, in...)
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && (out[j].timestamp.Before(out[j-1].timestamp) ||
+			(out[j].timestamp.Equal(out[j-1].timestamp) && out[j].id < out[j-1].id)); j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}
+
+func reversed(in []*queueItem) []*queueItem {
+	out := make([]*queueItem, len(in))
+	for i, it := range in {
+		out[len(in)-1-i] = it
+	}
+	return out
+}
+
+// executorBean is hudson.model.Executor.
+func (s *Server) executorBean(e *executor, l lang) *bean {
+	var cur any
+	progress := -1
+	if r := e.current; r != nil {
+		// A pipeline shows its WorkflowRun on the built-in node's one-off executor (number -1) and a
+		// PlaceholderExecutable on the agent executor running its node block.
+		if r.job.kind == kindPipeline && e.number >= 0 {
+			cur = func() any { return s.placeholderExecutableBean(r) }
+		} else {
+			cur = func() any { return s.runBean(r, l) }
+		}
+		if est := r.job.estimatedDuration(); est > 0 {
+			progress = min(99, int(time.Since(e.since)*100/est))
+		}
+	}
+	return &bean{props: []prop{
+		p("currentExecutable", cur),
+		p("idle", e.idle()),
+		p("likelyStuck", false),
+		p("number", e.number),
+		p("progress", progress),
+	}}
+}
+
+// computerBean is SlaveComputer or Hudson$MasterComputer.
+func (s *Server) computerBean(n *node, l lang) *bean {
+	class := "hudson.slaves.SlaveComputer"
+	desc := n.description
+	if n.builtIn {
+		class, desc = "hudson.model.Hudson$MasterComputer", msg(l, "Hudson.NodeDescription")
+	}
+	execs := []any{}
+	for _, e := range n.executors {
+		execs = append(execs, s.executorBean(e, l))
+	}
+	oneOff := []any{}
+	for _, e := range n.oneOff {
+		oneOff = append(oneOff, s.executorBean(e, l))
+	}
+	icon := "symbol-computer"
+	switch {
+	case n.tempOffline:
+		icon = "symbol-computer-paused"
+	case n.offline():
+		icon = "symbol-computer-offline"
+	}
+	var cause any
+	reason := ""
+	if c := n.cause; c != nil {
+		cause = &bean{class: c.class, props: []prop{p("description", c.reason), p("timestamp", ms(c.timestamp))}}
+		reason = c.reason
+	}
+	props := []prop{
+		p("actions", []any{}),
+		p("assignedLabels", s.labelRefs(n)),
+		p("description", desc),
+		p("displayName", n.displayName(l)),
+		p("executors", execs),
+		p("icon", icon),
+		p("iconClassName", icon),
+		p("idle", !n.busy()),
+		p("jnlpAgent", !n.builtIn),
+		p("launchSupported", n.builtIn),
+		p("loadStatistics", &bean{class: "hudson.model.Label$1"}),
+		p("manualLaunchAllowed", true),
+		pi("monitorData", s.monitorData(n)),
+		p("numExecutors", n.numExecutors),
+		p("offline", n.offline()),
+		p("offlineCause", cause),
+		p("offlineCauseReason", reason),
+		p("oneOffExecutors", oneOff),
+		p("temporarilyOffline", n.tempOffline),
+	}
+	if !n.builtIn {
+		var abs any
+		if n.conn != nil {
+			abs = n.remoteFS
+		}
+		props = append(props, p("absoluteRemotePath", abs))
+	}
+	return &bean{class: class, props: props}
+}
+
+// monitorData is what the node monitors last reported: real-looking figures for a connected
+// computer, nulls (and the response-time monitor's timeout) for one without a channel.
+func (s *Server) monitorData(n *node) *entries {
+	e := &entries{}
+	// Jenkins keeps the monitors' last results for a computer that lost its channel; one that
+	// never had a channel has none.
+	if !n.builtIn && !n.everLaunched {
+		e.add("hudson.node_monitors.SwapSpaceMonitor", nil)
+		e.add("hudson.node_monitors.TemporarySpaceMonitor", nil)
+		e.add("hudson.node_monitors.DiskSpaceMonitor", nil)
+		e.add("hudson.node_monitors.ArchitectureMonitor", nil)
+		e.add("hudson.node_monitors.ResponseTimeMonitor", &bean{class: "hudson.node_monitors.ResponseTimeMonitor$Data", props: []prop{
+			p("timestamp", ms(n.created)), p("average", 5000)}})
+		e.add("hudson.node_monitors.ClockMonitor", nil)
+		return e
+	}
+	ts := ms(n.connectedAt)
+	if n.builtIn {
+		ts = ms(n.created)
+	}
+	disk := func(path string) *bean {
+		return &bean{class: "hudson.node_monitors.DiskSpaceMonitorDescriptor$DiskSpace", props: []prop{
+			p("timestamp", ts), p("path", path), p("size", int64(53687091200))}}
+	}
+	e.add("hudson.node_monitors.SwapSpaceMonitor", &bean{class: "hudson.node_monitors.SwapSpaceMonitor$MemoryUsage2", props: []prop{
+		p("availablePhysicalMemory", int64(6442450944)), p("availableSwapSpace", int64(0)),
+		p("totalPhysicalMemory", int64(8589934592)), p("totalSwapSpace", int64(0))}})
+	e.add("hudson.node_monitors.TemporarySpaceMonitor", disk("/tmp"))
+	e.add("hudson.node_monitors.DiskSpaceMonitor", disk(n.remoteFS))
+	e.add("hudson.node_monitors.ArchitectureMonitor", "Linux (amd64)")
+	e.add("hudson.node_monitors.ResponseTimeMonitor", &bean{class: "hudson.node_monitors.ResponseTimeMonitor$Data", props: []prop{
+		p("timestamp", ts), p("average", 12)}})
+	e.add("hudson.node_monitors.ClockMonitor", &bean{class: "hudson.util.ClockDifference", props: []prop{p("diff", 0)}})
+	return e
+}
+
+// computerSetBean is hudson.model.ComputerSet at /computer/api/json.
+func (s *Server) computerSetBean(l lang) *bean {
+	comps := []any{}
+	busy, total := 0, 0
+	for _, n := range s.computers() {
+		comps = append(comps, s.computerBean(n, l))
+		if !n.offline() {
+			total += len(n.executors)
+			busy += len(n.executors) - n.idleCount()
+		}
+	}
+	display := "Nodes"
+	if l == langDE {
+		display = "Knoten"
+	}
+	return &bean{class: "hudson.model.ComputerSet", props: []prop{
+		p("busyExecutors", busy),
+		pi("computer", comps),
+		p("displayName", display),
+		p("totalExecutors", total),
+	}}
+}
+
+// jnlp is the jenkins-agent.jnlp file of Jenkins 2.344 and later: only the agent's arguments,
+// one token per <argument>, the secret first.
+func (s *Server) jnlp(n *node) string {
+	args := []string{agentSecret(s.key, n.name), n.name}
+	if n.webSocket {
+		args = append(args, "-webSocket")
+	}
+	if n.tunnel != "" {
+		args = append(args, "-tunnel", n.tunnel)
+	}
+	if n.remoteFS != "" {
+		args = append(args, "-workDir", n.remoteFS, "-internalDir", "remoting")
+	}
+	args = append(args, "-url", s.url)
+	out := "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<jnlp>\n  <application-desc>\n"
+	for _, a := range args {
+		out += fmt.Sprintf("    <argument>%s</argument>\n", xmlEscape(a))
+	}
+	return out + "  </application-desc>\n</jnlp>\n"
+}
+
+func xmlEscape(v string) string {
+	var b strings.Builder
+	_ = xml.EscapeText(&b, []byte(v)) // writing to a strings.Builder cannot fail
+	return b.String()
+}

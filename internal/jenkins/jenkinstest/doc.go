@@ -1,0 +1,55 @@
+// Package jenkinstest is an emulated Jenkins controller for tests: an HTTP server whose answers
+// have the shape of a current Jenkins (2.4xx), so that the provisioner's client, a third-party
+// client (gojenkins) and the node simulator can be tested against it without a JVM. It is shaped
+// after Jenkins core's source and the recorded payloads in ../shared/fixtures/jenkins, never after
+// a client; TestConformance checks every recording against the emulator's own answers.
+//
+// What it models:
+//   - Authentication as BasicHeaderProcessor and CrumbFilter do it: API-token users need no crumb;
+//     password users need the crumb of /crumbIssuer/api/json and the JSESSIONID.* session it was
+//     issued in. Wrong credentials are 401 (WWW-Authenticate: Basic, "Invalid password/token for
+//     user: X"), anonymous is 403 "Authentication required" (X-You-Are-Authenticated-As:
+//     anonymous), a missing permission 403 "X is missing the P permission". X-Jenkins is on every
+//     answer.
+//   - The export API (Stapler): keys in Jenkins' order (superclass first, each class's sorted),
+//     `_class` where the runtime class differs from the declared type, `depth` pruning by each
+//     property's visibility, `tree=` with nested lists, `*` and `{m,n}` ranges, Stapler's
+//     `pretty=true` layout, compact JSON otherwise, dates in epoch milliseconds. Errors are HTML:
+//     Jetty's error page, Jenkins' "Error" (400), access-denied, "Oops!" (500) and startup (503)
+//     pages.
+//   - The queue (hudson.model.Queue): waiting (quiet period), blocked (a build of a project without
+//     concurrent builds in progress), buildable, pending and left items (kept five minutes);
+//     maintain() offers every buildable item each idle executor and runs on every state change, so
+//     an idle agent gets a build at once. `why` is computed as BuildableItem.getCauseOfBlockage
+//     does, including the composite of the executors' refusals, in English, or in German for
+//     Accept-Language: de (texts of Messages_de.properties, English where that has none).
+//   - Nodes: DumbSlave with a JNLPLauncher created through POST /computer/doCreateItem, the 2.344+
+//     jenkins-agent.jnlp (and slave-agent.jnlp) with a per-node HMAC secret, toggleOffline,
+//     changeOfflineCause, doDisconnect, doDelete (which disconnects the agent and aborts its
+//     builds). A node's labels are its label string's words and its own name.
+//   - Jobs: freestyle projects with a label expression, and pipeline jobs whose run (a flyweight
+//     on a one-off executor of the built-in node) asks for one node('label') PlaceholderTask.
+//   - Agents: GET {root}wsagents/ with Node-Name and Secret-Key, held open while connected (see
+//     ConnectAgent); the remoting handshake's answers (400 "no such agent", 403, 409).
+//   - Test hooks: Builds, Nodes, Stats (requests and bytes per endpoint) and Faults (latency, 5xx
+//     HTML pages, connection resets, outage windows; deterministic for a seed).
+//
+// Where it differs from a real Jenkins:
+//   - The agent channel is a held-open HTTP response with keepalive lines, not a WebSocket carrying
+//     remoting; there is no TCP agent port (slaveAgentPort is -1).
+//   - Only DumbSlave with JNLPLauncher can be created; other launchers are refused with 400, and
+//     POST /computer/createItem (config.xml, 2.539+) is not offered.
+//   - Among executors that can take an item the first in computer order wins; Jenkins' default
+//     load balancer picks by consistent hash.
+//   - The default quiet period is 0 (Jenkins: 5 s); Options.QuietPeriod sets one, and POST
+//     /job/NAME/build honours `delay`.
+//   - An agent that drops its connection fails its freestyle build and aborts a pipeline at once;
+//     Jenkins would let a pipeline wait for the agent to come back.
+//   - Texts exist in English and German only; other languages get English. The German texts are
+//     those of the newest Messages_de.properties available here, which may predate core's latest.
+//   - Only the properties clients use are exported (no views beyond "all", plugins, users, build
+//     logs, parameters or upstream causes); monitor data is invented; `pending` lasts only until
+//     the executor's goroutine starts the build.
+//   - Permissions are one flat set per user (no project or agent matrix); Overall/Administer
+//     implies all others. Queue items and jobs are hidden from users without Job/Read.
+package jenkinstest

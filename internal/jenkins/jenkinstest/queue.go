@@ -1,0 +1,445 @@
+package jenkinstest
+
+import (
+	"sort"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// leftItemTTL is how long Queue.leftItems keeps an item that left the queue.
+const leftItemTTL = 5 * time.Minute
+
+// maintain is Queue.maintain(): quiet periods end, blocked items are re-checked, and each
+// buildable item is offered every idle executor; the executors that refuse it leave their reasons
+// on the item (transientCausesOfBlockage) for `why`. Jenkins runs it on every queue or node
+// change, so an idle agent gets a build within milliseconds; so does the emulator. Callers hold
+// s.mu.
+func (s *Server) maintain() {
+	if s.closed {
+		return
+	}
+	now := time.Now()
+	for id, it := range s.left {
+		if now.Sub(it.leftAt) > leftItemTTL {
+			delete(s.left, id) // Queue.leftItems forgets after five minutes
+		}
+	}
+	// Placeholder tasks created by a flyweight start are scheduled during the pass; a few rounds
+	// let them reach an executor in the same call, as they would within one Jenkins tick.
+	for round := 0; round < 4; round++ {
+		if !s.maintainOnce(now) {
+			break
+		}
+	}
+	s.armWake(now)
+}
+
+// maintainOnce does one pass and reports whether new items appeared.
+func (s *Server) maintainOnce(now time.Time) bool {
+	created := false
+	// waiting -> blocked/buildable, in the waiting list's order (timestamp, then id).
+	waiting := s.itemsIn(stateWaiting)
+	sort.SliceStable(waiting, func(i, j int) bool {
+		if !waiting[i].timestamp.Equal(waiting[j].timestamp) {
+			return waiting[i].timestamp.Before(waiting[j].timestamp)
+		}
+		return waiting[i].id < waiting[j].id
+	})
+	for _, it := range waiting {
+		if now.Before(it.timestamp) {
+			continue
+		}
+		it.buildableAt = now
+		if s.blocked(it) {
+			s.moveTo(it, stateBlocked)
+		} else {
+			s.moveTo(it, stateBuildable)
+		}
+	}
+	for _, it := range s.itemsIn(stateBlocked) {
+		if !s.blocked(it) {
+			s.moveTo(it, stateBuildable)
+		}
+	}
+
+	type offer struct {
+		n *node
+		e *executor
+	}
+	var parked []offer
+	for _, n := range s.computers() {
+		for _, e := range n.executors {
+			if e.idle() {
+				parked = append(parked, offer{n, e})
+			}
+		}
+	}
+	for _, it := range s.itemsIn(stateBuildable) {
+		if it.placeholder == nil && it.job.kind == kindPipeline {
+			// A WorkflowJob is a FlyweightTask: it runs on a one-off executor of the built-in node
+			// at once, whatever the executors, and its node('...') step becomes a new item.
+			s.startFlyweight(it, now)
+			created = true
+			continue
+		}
+		lbl, hasLabel := s.itemLabel(it)
+		var reasons []func(lang) string
+		reasonByNode := map[*node]int{}
+		var chosen *offer
+		for i := range parked {
+			o := parked[i]
+			if !o.e.idle() {
+				continue // taken earlier in this pass
+			}
+			reason := s.offerRefusal(o.n, lbl, hasLabel)
+			if reason == nil {
+				if chosen == nil {
+					chosen = &o
+				}
+				continue
+			}
+			if idx, ok := reasonByNode[o.n]; ok {
+				reasons[idx] = reason // one reason per node, as the reasonMap keyed by Node keeps
+			} else {
+				reasonByNode[o.n] = len(reasons)
+				reasons = append(reasons, reason)
+			}
+		}
+		if chosen == nil {
+			it.transient = reasons
+			if len(reasons) == 0 {
+				it.transient = nil
+			}
+			continue
+		}
+		it.transient = nil
+		s.assign(it, chosen.n, chosen.e, now)
+	}
+	return created
+}
+
+// offerRefusal is JobOffer.getCauseOfBlockage: Node.canTake first (label, exclusive mode), then
+// the computer's state. nil means the executor can take the item.
+func (s *Server) offerRefusal(n *node, lbl *label, hasLabel bool) func(lang) string {
+	switch {
+	case hasLabel && !lbl.matches(n):
+		return func(l lang) string { return msg(l, "Node.LabelMissing", n.nodeDisplayName(), lbl.str) }
+	case !hasLabel && n.mode == "EXCLUSIVE":
+		return func(l lang) string { return msg(l, "Node.BecauseNodeIsReserved", n.nodeDisplayName()) }
+	case n.offline():
+		return func(l lang) string { return msg(l, "Queue.NodeOffline", n.displayName(l)) }
+	}
+	return nil
+}
+
+// itemLabel is Queue.Item.getAssignedLabel. An expression Jenkins cannot parse becomes a label
+// atom of that text, as AbstractProject.getAssignedLabel falls back to Jenkins.getLabelAtom.
+func (s *Server) itemLabel(it *queueItem) (*label, bool) {
+	raw, ok := it.labelOf()
+	if !ok {
+		return nil, false
+	}
+	lbl, err := parseLabel(raw)
+	if err != nil {
+		lbl = &label{name: raw, str: raw} // expr nil: matched as a single atom
+	}
+	return lbl, true
+}
+
+// blocked is the BlockedItem test: a project without concurrent builds whose last build still
+// runs (AbstractProject.getCauseOfBlockage → BecauseOfBuildInProgress).
+func (s *Server) blocked(it *queueItem) bool {
+	return it.placeholder == nil && !it.job.concurrent && it.job.building() != nil
+}
+
+func (s *Server) itemsIn(st itemState) []*queueItem {
+	var out []*queueItem
+	for _, it := range s.items {
+		if it.state == st {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// moveTo changes an item's state; items keep their relative order within s.items, which is the
+// order Jenkins' lists keep (entry order).
+func (s *Server) moveTo(it *queueItem, st itemState) {
+	if it.state == st {
+		return
+	}
+	it.state = st
+	// Re-append so that the per-state order is the order of entering that state.
+	for i, x := range s.items {
+		if x == it {
+			s.items = append(s.items[:i], s.items[i+1:]...)
+			break
+		}
+	}
+	s.items = append(s.items, it)
+}
+
+func (s *Server) removeItem(it *queueItem) {
+	for i, x := range s.items {
+		if x == it {
+			s.items = append(s.items[:i], s.items[i+1:]...)
+			return
+		}
+	}
+}
+
+// assign hands the item to an executor: the item becomes pending and the executor reserved at
+// once, and the build starts on the executor's own goroutine, as Executor.run does. Jenkins
+// creates the Run (and its number) only then.
+func (s *Server) assign(it *queueItem, n *node, e *executor, now time.Time) {
+	s.moveTo(it, statePending)
+	e.reserved, e.since = it, now
+	go s.startPending(it, n, e)
+}
+
+func (s *Server) newRun(it *queueItem, now time.Time) *run {
+	j := it.job
+	r := &run{job: j, number: j.nextNumber, queueID: it.id, queued: it.inQueueSince, begun: now}
+	j.nextNumber++
+	j.runs = append(j.runs, r)
+	s.runs = append(s.runs, r)
+	return r
+}
+
+func (s *Server) startPending(it *queueItem, n *node, e *executor) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || it.state != statePending || e.reserved != it {
+		return // the node went away first and the item went back to the buildables
+	}
+	now := time.Now()
+	e.reserved = nil
+	r := it.placeholder
+	if r == nil {
+		r = s.newRun(it, now)
+		r.begun = now
+	}
+	e.current, e.since = r, now
+	r.exec, r.node, r.started = e, n.name, now
+	s.removeItem(it)
+	it.state, it.leftAt, it.executable = stateLeft, now, r
+	s.left[it.id] = it
+	s.log.Info("build started", zap.String("build", r.job.name), zap.Int("number", r.number),
+		zap.String("agent", r.node), zap.Int64("queueItem", it.id))
+	r.timer = time.AfterFunc(r.job.duration, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if !r.done && !s.closed {
+			s.finishRun(r, "SUCCESS")
+			s.maintain()
+		}
+	})
+	s.maintain()
+}
+
+// nodeLost ends what ran on a node that was deleted or lost its agent: running builds end with
+// result, and pending items go back to the buildables, as Queue.maintain does with "lost
+// pendings".
+func (s *Server) nodeLost(n *node, result func(*run) string) {
+	for _, e := range n.executors {
+		if e.current != nil {
+			s.finishRun(e.current, result(e.current))
+		}
+		if it := e.reserved; it != nil {
+			e.reserved = nil
+			s.moveTo(it, stateBuildable)
+		}
+	}
+}
+
+// startFlyweight starts a pipeline run on a one-off executor of the built-in node and schedules
+// its node('...') PlaceholderTask.
+func (s *Server) startFlyweight(it *queueItem, now time.Time) {
+	r := s.newRun(it, now)
+	e := &executor{number: -1, current: r, since: now}
+	s.builtIn.oneOff = append(s.builtIn.oneOff, e)
+	r.oneOff = true
+	s.removeItem(it)
+	it.state, it.leftAt, it.executable = stateLeft, now, r
+	s.left[it.id] = it
+	ph := &queueItem{id: s.nextID, job: it.job, placeholder: r, inQueueSince: now, timestamp: now}
+	s.nextID++
+	r.placeholderID = ph.id
+	s.items = append(s.items, ph)
+}
+
+// finishRun ends a run, frees its executor (and a pipeline's one-off executor) and records the
+// result. Callers run maintain afterwards.
+func (s *Server) finishRun(r *run, result string) {
+	if r.done {
+		return
+	}
+	now := time.Now()
+	r.done, r.result, r.finished = true, result, now
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+	if r.exec != nil {
+		r.exec.current = nil
+		r.exec = nil
+	}
+	if r.oneOff {
+		for i, e := range s.builtIn.oneOff {
+			if e.current == r {
+				s.builtIn.oneOff = append(s.builtIn.oneOff[:i], s.builtIn.oneOff[i+1:]...)
+				break
+			}
+		}
+	}
+	if r.started.IsZero() {
+		r.started = now
+	}
+	s.log.Info("build finished", zap.String("build", r.job.name), zap.Int("number", r.number),
+		zap.String("agent", r.node), zap.String("result", result))
+}
+
+// armWake sets a timer for the earliest end of a quiet period.
+func (s *Server) armWake(now time.Time) {
+	var next time.Time
+	for _, it := range s.items {
+		if it.state == stateWaiting && (next.IsZero() || it.timestamp.Before(next)) {
+			next = it.timestamp
+		}
+	}
+	if s.wake != nil {
+		s.wake.Stop()
+		s.wake = nil
+	}
+	if next.IsZero() {
+		return
+	}
+	s.wake = time.AfterFunc(next.Sub(now)+time.Millisecond, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.maintain()
+	})
+}
+
+// why is Item.getWhy for the request's language: Queue.WaitingItem, BlockedItem and
+// BuildableItem.getCauseOfBlockage.
+func (s *Server) why(it *queueItem, l lang, now time.Time) *string {
+	switch it.state {
+	case stateLeft:
+		return nil
+	case stateWaiting:
+		d := it.timestamp.Sub(now)
+		if d <= 0 {
+			return strp(msg(l, "Queue.FinishedWaiting"))
+		}
+		return strp(msg(l, "Queue.InQuietPeriod", timeSpan(l, d)))
+	case stateBlocked:
+		if r := it.job.building(); r != nil {
+			eta := ""
+			if r.exec != nil || r.oneOff {
+				eta = msg(l, "AbstractProject.ETA", s.remaining(r, l, now))
+			}
+			return strp(msg(l, "AbstractProject.BuildInProgress", formatInt(l, int64(r.number)), eta))
+		}
+		return strp(msg(l, "Queue.FinishedWaiting"))
+	}
+	return strp(s.buildableWhy(it, l))
+}
+
+// remaining is Executor.getEstimatedRemainingTime.
+func (s *Server) remaining(r *run, l lang, now time.Time) string {
+	est := r.job.estimatedDuration()
+	if est < 0 || r.started.IsZero() {
+		return msg(l, "Executor.NotAvailable")
+	}
+	eta := est - now.Sub(r.started)
+	if eta <= 0 {
+		return msg(l, "Executor.NotAvailable")
+	}
+	return timeSpan(l, eta)
+}
+
+// buildableWhy is Queue.BuildableItem.getCauseOfBlockage.
+func (s *Server) buildableWhy(it *queueItem, l lang) string {
+	lbl, hasLabel := s.itemLabel(it)
+	if len(s.nodes) == 0 {
+		hasLabel = false // no agents: "pointless to talk about nodes"
+	}
+	if !hasLabel {
+		if it.transient != nil && s.computerSetIdle() > 0 {
+			return s.composite(it, l)
+		}
+		return msg(l, "Queue.WaitingForNextAvailableExecutor")
+	}
+	var nodes []*node
+	offline := true
+	idle := 0
+	for _, n := range s.computers() {
+		if !lbl.matches(n) {
+			continue
+		}
+		nodes = append(nodes, n)
+		if !n.offline() {
+			offline = false
+			idle += n.idleCount()
+		}
+	}
+	if offline {
+		if len(nodes) == 1 {
+			return msg(l, "Queue.NodeOffline", nodes[0].displayName(l))
+		}
+		if len(nodes) == 0 {
+			return msg(l, "Queue.LabelHasNoNodes", lbl.name)
+		}
+		return msg(l, "Queue.AllNodesOffline", lbl.name)
+	}
+	if it.transient != nil && idle > 0 {
+		return s.composite(it, l)
+	}
+	if len(nodes) == 1 {
+		return msg(l, "Queue.WaitingForNextAvailableExecutorOn", nodes[0].displayName(l))
+	}
+	return msg(l, "Queue.WaitingForNextAvailableExecutorOn", lbl.name)
+}
+
+func (s *Server) composite(it *queueItem, l lang) string {
+	texts := make([]string, len(it.transient))
+	for i, f := range it.transient {
+		texts[i] = f(l)
+	}
+	return compositeWhy(texts)
+}
+
+// computerSetIdle is ComputerSet.getIdleExecutors: idle executors of online computers.
+func (s *Server) computerSetIdle() int {
+	c := 0
+	for _, n := range s.computers() {
+		if !n.offline() {
+			c += n.idleCount()
+		}
+	}
+	return c
+}
+
+// stuck is Queue.BuildableItem.isStuck.
+func (s *Server) stuck(it *queueItem, now time.Time) bool {
+	if it.state != stateBuildable && it.state != statePending {
+		return false
+	}
+	if lbl, ok := s.itemLabel(it); ok {
+		off := true
+		for _, n := range s.computers() {
+			if lbl.matches(n) && !n.offline() {
+				off = false
+			}
+		}
+		if off {
+			return true
+		}
+	}
+	elapsed := now.Sub(it.buildableAt)
+	if d := it.job.estimatedDuration(); d >= 0 {
+		return elapsed > max(d, time.Minute)*10
+	}
+	return elapsed > 24*time.Hour
+}
