@@ -1,0 +1,616 @@
+package jenkins
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+	"go.uber.org/zap"
+)
+
+// Config configures a Client. Only URL and the credentials are required.
+type Config struct {
+	URL          string // Jenkins root URL, e.g. https://jenkins.example.com/
+	User         string
+	Token        string // API token: Basic auth, no crumb
+	Password     string // password auth: crumb + session cookie
+	CAFile       string // PEM bundle to trust instead of the system roots (verification always on unless Insecure)
+	Insecure     bool
+	Timeout      time.Duration     // per attempt; default 10s
+	RetryMax     int               // retries after the first attempt; default 4 (negative: none)
+	RetryWaitMin time.Duration     // default 100ms
+	RetryWaitMax time.Duration     // default 2s
+	Transport    http.RoundTripper // optional, for tests
+	Logger       *zap.Logger
+	// Observe is called once per HTTP attempt (retries included) with the call's stable name ("queue",
+	// "computers", "createNode", ...), the status (0 when no response came) and the attempt's time to
+	// response headers. For metrics.
+	Observe func(endpoint string, status int, d time.Duration)
+
+	// MaxRetryAfter is the longest Retry-After the client waits out; a longer one fails the request
+	// with ErrUnavailable at once instead of blocking a reconcile loop. Default 30s.
+	MaxRetryAfter time.Duration
+	// JobLabelTTL is how long JobLabelExpression trusts a cached job label; default 10m. Job labels
+	// change only when someone edits the job, and the lookup is only needed for ambiguous items.
+	JobLabelTTL time.Duration
+}
+
+// Client talks to one Jenkins. It is safe for concurrent use.
+type Client struct {
+	base     *url.URL // root URL, path ending in "/"
+	user     string
+	secret   string // token or password; never logged
+	password bool   // password auth: crumb + session cookie on POSTs
+	log      *zap.Logger
+	observe  func(string, int, time.Duration)
+	rc       *retryablehttp.Client
+	maxAfter time.Duration
+	jobTTL   time.Duration
+	now      func() time.Time
+
+	crumbMu sync.Mutex
+	crumb   *crumb // nil: not fetched yet
+
+	jobMu   sync.Mutex
+	jobLbls map[string]jobLabel
+}
+
+type crumb struct {
+	field, value string // field "" means Jenkins issues no crumbs (CSRF protection off)
+}
+
+type jobLabel struct {
+	expr string
+	at   time.Time
+}
+
+// Defaults for Config fields left zero.
+const (
+	defaultTimeout       = 10 * time.Second
+	defaultRetryMax      = 4
+	defaultRetryWaitMin  = 100 * time.Millisecond
+	defaultRetryWaitMax  = 2 * time.Second
+	defaultMaxRetryAfter = 30 * time.Second
+	defaultJobLabelTTL   = 10 * time.Minute
+	// maxBody bounds what the client reads from one answer: a queue of 10,000 items is a few MB.
+	maxBody = 64 << 20
+	// userAgent names the provisioner in Jenkins' access log.
+	userAgent = "jenkins-agent-provisioner"
+)
+
+// New checks the configuration and builds a Client. It makes no request.
+func New(cfg Config) (*Client, error) {
+	if cfg.URL == "" {
+		return nil, errors.New("jenkins: URL is required")
+	}
+	base, err := url.Parse(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("jenkins: parse URL %q: %w", cfg.URL, err)
+	}
+	if base.Scheme != "http" && base.Scheme != "https" || base.Host == "" {
+		return nil, fmt.Errorf("jenkins: URL %q must be an absolute http(s) URL", cfg.URL)
+	}
+	if base.User != nil {
+		// Credentials in the URL would end up in logs and error messages.
+		return nil, errors.New("jenkins: URL must not contain credentials; set User and Token or Password")
+	}
+	if base.RawQuery != "" || base.Fragment != "" {
+		return nil, fmt.Errorf("jenkins: URL %q must not have a query or fragment", cfg.URL)
+	}
+	if !strings.HasSuffix(base.Path, "/") {
+		base.Path += "/"
+		base.RawPath = ""
+	}
+	if cfg.Token != "" && cfg.Password != "" {
+		return nil, errors.New("jenkins: set either Token or Password, not both")
+	}
+	if (cfg.Token != "" || cfg.Password != "") && cfg.User == "" {
+		return nil, errors.New("jenkins: User is required with a Token or Password")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = defaultTimeout
+	}
+	if cfg.RetryMax == 0 {
+		cfg.RetryMax = defaultRetryMax
+	} else if cfg.RetryMax < 0 {
+		cfg.RetryMax = 0
+	}
+	if cfg.RetryWaitMin <= 0 {
+		cfg.RetryWaitMin = defaultRetryWaitMin
+	}
+	if cfg.RetryWaitMax <= 0 {
+		cfg.RetryWaitMax = defaultRetryWaitMax
+	}
+	if cfg.RetryWaitMax < cfg.RetryWaitMin {
+		cfg.RetryWaitMax = cfg.RetryWaitMin
+	}
+	if cfg.MaxRetryAfter <= 0 {
+		cfg.MaxRetryAfter = defaultMaxRetryAfter
+	}
+	if cfg.JobLabelTTL <= 0 {
+		cfg.JobLabelTTL = defaultJobLabelTTL
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	log = log.Named("jenkins")
+
+	transport := cfg.Transport
+	if transport == nil {
+		t, err := newTransport(cfg)
+		if err != nil {
+			return nil, err
+		}
+		transport = t
+	} else if cfg.CAFile != "" || cfg.Insecure {
+		return nil, errors.New("jenkins: CAFile and Insecure apply to the built-in transport; configure TLS on the given Transport instead")
+	}
+	if cfg.Insecure {
+		log.Warn("TLS certificate verification is off (Insecure)")
+	}
+
+	c := &Client{
+		base:     base,
+		user:     cfg.User,
+		secret:   cfg.Token,
+		log:      log,
+		observe:  cfg.Observe,
+		maxAfter: cfg.MaxRetryAfter,
+		jobTTL:   cfg.JobLabelTTL,
+		now:      time.Now,
+		jobLbls:  map[string]jobLabel{},
+	}
+	if cfg.Password != "" {
+		c.secret = cfg.Password
+		c.password = true
+	}
+
+	inner := &http.Client{
+		Transport: &attemptTransport{next: transport, c: c},
+		Timeout:   cfg.Timeout,
+		// Jenkins answers a successful POST with 302 to a page we do not want; following it would
+		// cost a request and turn success into an HTML answer (gojenkins issue #342). A GET that is
+		// redirected is an answer of its own (usually a login page) and is reported, not followed.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	if c.password {
+		// Since 2.176 a crumb is only valid with the session it was issued in.
+		jar, err := cookiejar.New(nil)
+		if err != nil {
+			return nil, fmt.Errorf("jenkins: cookie jar: %w", err)
+		}
+		inner.Jar = jar
+	}
+	c.rc = &retryablehttp.Client{
+		HTTPClient:   inner,
+		Logger:       nil, // attempts are logged by attemptTransport with zap
+		RetryWaitMin: cfg.RetryWaitMin,
+		RetryWaitMax: cfg.RetryWaitMax,
+		RetryMax:     cfg.RetryMax,
+		CheckRetry:   c.checkRetry,
+		Backoff:      c.backoff,
+		// Keep the last response so the error can say what Jenkins answered.
+		ErrorHandler: retryablehttp.PassthroughErrorHandler,
+	}
+	return c, nil
+}
+
+// newTransport builds the default transport: pooled connections, bounded dial and TLS handshake,
+// certificates verified against the system roots or only against CAFile.
+func newTransport(cfg Config) (*http.Transport, error) {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = cfg.Timeout
+	t.ResponseHeaderTimeout = cfg.Timeout
+	t.MaxIdleConnsPerHost = 4
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("jenkins: read CA bundle: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("jenkins: CA bundle %s holds no PEM certificate", cfg.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if cfg.Insecure {
+		tc.InsecureSkipVerify = true //nolint:gosec // explicit opt-in, warned about at start
+	}
+	t.TLSClientConfig = tc
+	return t, nil
+}
+
+// URL is the Jenkins root URL the client talks to, with a trailing slash.
+func (c *Client) URL() string { return c.base.String() }
+
+// call describes one logical request (which may take several attempts).
+type call struct {
+	method   string
+	endpoint string     // stable name for logs, metrics and errors
+	path     string     // relative to the root: escaped path, optional "?query"
+	form     url.Values // POST body, form-encoded
+	// idempotent: repeating the request cannot do harm, so any failure may be retried. Otherwise it
+	// is retried only when it certainly never reached Jenkins (dial error, 429).
+	idempotent bool
+}
+
+type callKey struct{}
+
+type callInfo struct {
+	endpoint   string
+	idempotent bool
+	attempt    int
+}
+
+// result is a successful (2xx, or 3xx on POST) answer.
+type result struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// do runs a call with retries and returns the answer, or an *HTTPError for anything else.
+func (c *Client) do(ctx context.Context, cl call) (result, error) {
+	res, err := c.doOnce(ctx, cl)
+	if err != nil && c.password && cl.method == http.MethodPost && isCrumbRejection(err) {
+		// The session the crumb belongs to expired (or Jenkins restarted): a rejected crumb means
+		// the request was not applied, so a fresh crumb and one more try are safe.
+		c.crumbMu.Lock()
+		c.crumb = nil
+		c.crumbMu.Unlock()
+		res, err = c.doOnce(ctx, cl)
+	}
+	return res, err
+}
+
+func (c *Client) doOnce(ctx context.Context, cl call) (result, error) {
+	target := c.base.String() + cl.path
+	var body []byte
+	if cl.form != nil {
+		body = []byte(cl.form.Encode())
+	}
+	info := &callInfo{endpoint: cl.endpoint, idempotent: cl.idempotent || cl.method == http.MethodGet}
+	rctx := context.WithValue(ctx, callKey{}, info)
+	var rawBody any
+	if body != nil {
+		rawBody = body
+	}
+	req, err := retryablehttp.NewRequestWithContext(rctx, cl.method, target, rawBody)
+	if err != nil {
+		return result{}, fmt.Errorf("jenkins: build %s request: %w", cl.endpoint, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if cl.method == http.MethodPost && c.password {
+		cr, err := c.getCrumb(ctx)
+		if err != nil {
+			return result{}, err
+		}
+		if cr.field != "" {
+			req.Header.Set(cr.field, cr.value)
+		}
+	}
+	resp, err := c.rc.Do(req)
+	return c.finish(ctx, cl, resp, err)
+}
+
+// finish turns the last attempt's outcome into a result or an *HTTPError.
+func (c *Client) finish(ctx context.Context, cl call, resp *http.Response, err error) (result, error) {
+	he := &HTTPError{Method: cl.method, Endpoint: cl.endpoint, Path: displayPath(cl.path)}
+	if resp == nil {
+		if err == nil {
+			err = errors.New("no response")
+		}
+		if ctx.Err() != nil {
+			// The caller gave up: say so, not "Jenkins unavailable".
+			return result{}, fmt.Errorf("jenkins %s %s (%s): %w", cl.method, he.Path, cl.endpoint, ctx.Err())
+		}
+		he.kind = ErrUnavailable
+		he.err = err
+		he.Message = oneLine(err.Error())
+		return result{}, he
+	}
+	defer func() { _ = resp.Body.Close() }()
+	data, rerr := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	he.Status = resp.StatusCode
+	if rerr != nil {
+		// Headers came but the body was cut (reset, timeout): as good as no answer.
+		he.kind = ErrUnavailable
+		he.err = rerr
+		he.Message = "reading the answer: " + oneLine(rerr.Error())
+		return result{}, he
+	}
+	if len(data) > maxBody {
+		he.kind = ErrUnexpectedResponse
+		he.Message = fmt.Sprintf("answer larger than %d bytes", maxBody)
+		return result{}, he
+	}
+	status := resp.StatusCode
+	switch {
+	case status >= 200 && status < 300:
+		return result{status: status, header: resp.Header, body: data}, nil
+	case status >= 300 && status < 400:
+		loc := resp.Header.Get("Location")
+		if isLoginRedirect(loc) {
+			he.kind = ErrUnauthorized
+			he.Message = "redirected to the login page " + loc
+			return result{}, he
+		}
+		if cl.method == http.MethodPost {
+			// Jenkins' normal answer to a form POST that worked.
+			return result{status: status, header: resp.Header, body: data}, nil
+		}
+		he.kind = ErrUnexpectedResponse
+		he.Message = "redirected to " + loc
+		return result{}, he
+	}
+	he.kind = kindForStatus(status)
+	he.Title, he.Message = describeBody(resp.Header.Get("Content-Type"), data)
+	he.User = resp.Header.Get("X-You-Are-Authenticated-As")
+	if status == http.StatusForbidden {
+		he.Permission = permissionFrom(resp.Header, data)
+	}
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+		if d, ok := retryAfter(resp); ok && d > c.maxAfter {
+			// Not waited out: say why the request failed without more tries.
+			he.Message = strings.TrimSpace(he.Message + fmt.Sprintf(" (Jenkins asked to retry after %s, longer than the %s the client waits)", d, c.maxAfter))
+		}
+	}
+	return result{}, he
+}
+
+// displayPath is a request path for errors: the query unescaped, so tree=items[id,why] reads as
+// written rather than as %5B...%5D.
+func displayPath(p string) string {
+	if i := strings.IndexByte(p, '?'); i >= 0 {
+		if q, err := url.QueryUnescape(p[i+1:]); err == nil {
+			p = p[:i+1] + q
+		}
+	}
+	return "/" + p
+}
+
+// isLoginRedirect recognises a redirect to Jenkins' (or an SSO proxy's) login page.
+func isLoginRedirect(loc string) bool {
+	l := strings.ToLower(loc)
+	return strings.Contains(l, "/login") || strings.Contains(l, "securityrealm") || strings.Contains(l, "oauth")
+}
+
+func isCrumbRejection(err error) bool {
+	var he *HTTPError
+	return errors.As(err, &he) && he.Status == http.StatusForbidden &&
+		(strings.Contains(he.Message, "No valid crumb") || strings.Contains(he.Title, "No valid crumb"))
+}
+
+// getCrumb returns the cached crumb, fetching one (and with it a session cookie) the first time.
+func (c *Client) getCrumb(ctx context.Context) (crumb, error) {
+	c.crumbMu.Lock()
+	defer c.crumbMu.Unlock()
+	if c.crumb != nil {
+		return *c.crumb, nil
+	}
+	res, err := c.doOnce(ctx, call{method: http.MethodGet, endpoint: "crumb", path: "crumbIssuer/api/json"})
+	if errors.Is(err, ErrNotFound) {
+		// CSRF protection is off: POSTs need no crumb.
+		c.crumb = &crumb{}
+		return *c.crumb, nil
+	}
+	if err != nil {
+		return crumb{}, fmt.Errorf("jenkins: get crumb: %w", err)
+	}
+	var v struct {
+		Crumb             string `json:"crumb"`
+		CrumbRequestField string `json:"crumbRequestField"`
+	}
+	if err := c.decodeJSON("crumb", displayPath("crumbIssuer/api/json"), res, &v); err != nil {
+		return crumb{}, err
+	}
+	if v.CrumbRequestField == "" || v.Crumb == "" {
+		return crumb{}, &HTTPError{Method: http.MethodGet, Endpoint: "crumb", Path: "/crumbIssuer/api/json",
+			Status: res.status, Message: "crumb issuer answered without a crumb", kind: ErrUnexpectedResponse}
+	}
+	c.crumb = &crumb{field: v.CrumbRequestField, value: v.Crumb}
+	return *c.crumb, nil
+}
+
+// attemptTransport sits under the retrying client: it sees every attempt, adds the headers every
+// request needs, logs and reports each attempt.
+type attemptTransport struct {
+	next http.RoundTripper
+	c    *Client
+}
+
+func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	// RoundTrippers must not modify the caller's request.
+	r := req.Clone(req.Context())
+	// Texts such as `why` are localised by the request's locale; the parser reads English.
+	r.Header.Set("Accept-Language", "en")
+	r.Header.Set("User-Agent", userAgent)
+	if t.c.user != "" {
+		r.SetBasicAuth(t.c.user, t.c.secret)
+	}
+	endpoint, attempt := "other", 0
+	if info, ok := req.Context().Value(callKey{}).(*callInfo); ok {
+		info.attempt++
+		endpoint, attempt = info.endpoint, info.attempt
+	}
+	start := time.Now()
+	resp, err := t.next.RoundTrip(r)
+	d := time.Since(start)
+	status := 0
+	if resp != nil {
+		status = resp.StatusCode
+	}
+	if t.c.observe != nil {
+		t.c.observe(endpoint, status, d)
+	}
+	if err != nil {
+		t.c.log.Debug("request failed", zap.String("endpoint", endpoint), zap.String("method", r.Method),
+			zap.Int("attempt", attempt), zap.Duration("duration", d), zap.Error(err))
+	} else {
+		t.c.log.Debug("request", zap.String("endpoint", endpoint), zap.String("method", r.Method),
+			zap.Int("attempt", attempt), zap.Int("status", status), zap.Duration("duration", d))
+	}
+	return resp, err
+}
+
+// checkRetry decides whether an attempt is repeated. Reads and idempotent writes are repeated on
+// connection errors, 429 and 5xx (not 501). A non-idempotent write is repeated only when Jenkins
+// certainly did not act on it: the connection was never made, or Jenkins said 429. A reset or a 5xx
+// after the request was sent may follow a change Jenkins already made.
+func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	idempotent := true
+	if info, ok := ctx.Value(callKey{}).(*callInfo); ok {
+		idempotent = info.idempotent
+	}
+	if err != nil {
+		if permanentTransportError(err) {
+			return false, nil
+		}
+		return idempotent || neverSent(err), nil
+	}
+	switch s := resp.StatusCode; {
+	case s == http.StatusTooManyRequests:
+		return c.withinRetryAfter(resp), nil
+	case s == http.StatusServiceUnavailable:
+		return idempotent && c.withinRetryAfter(resp), nil
+	case s >= 500 && s != http.StatusNotImplemented:
+		return idempotent, nil
+	}
+	return false, nil
+}
+
+// withinRetryAfter reports whether a Retry-After (if any) is short enough to wait out.
+func (c *Client) withinRetryAfter(resp *http.Response) bool {
+	d, ok := retryAfter(resp)
+	return !ok || d <= c.maxAfter
+}
+
+// permanentTransportError recognises failures a retry cannot fix: a certificate Jenkins' name or our
+// CA bundle does not match, a malformed URL.
+func permanentTransportError(err error) bool {
+	var ue *url.Error
+	if errors.As(err, &ue) && strings.Contains(ue.Error(), "unsupported protocol scheme") {
+		return true
+	}
+	var certErr *tls.CertificateVerificationError
+	var unknownAuth x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	return errors.As(err, &certErr) || errors.As(err, &unknownAuth) || errors.As(err, &hostErr) || errors.As(err, &invalid)
+}
+
+// neverSent recognises an error raised before any byte of the request left: the dial failed.
+func neverSent(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	var dns *net.DNSError
+	return errors.As(err, &dns)
+}
+
+// backoff waits exponentially longer with full jitter (so many provisioners do not retry in step),
+// or as long as Jenkins asked with Retry-After on 429/503.
+func (c *Client) backoff(minWait, maxWait time.Duration, attempt int, resp *http.Response) time.Duration {
+	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
+		if d, ok := retryAfter(resp); ok {
+			return d
+		}
+	}
+	ceiling := maxWait
+	if attempt < 30 {
+		if e := minWait << uint(attempt); e > 0 && e < maxWait {
+			ceiling = e
+		}
+	}
+	if ceiling <= minWait {
+		return minWait
+	}
+	return minWait + rand.N(ceiling-minWait+1)
+}
+
+// retryAfter reads a Retry-After header in seconds or as an HTTP date.
+func retryAfter(resp *http.Response) (time.Duration, bool) {
+	if resp == nil {
+		return 0, false
+	}
+	v := strings.TrimSpace(resp.Header.Get("Retry-After"))
+	if v == "" {
+		return 0, false
+	}
+	if s, err := strconv.Atoi(v); err == nil {
+		if s < 0 {
+			return 0, false
+		}
+		return time.Duration(s) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		d := time.Until(t)
+		if d < 0 {
+			d = 0
+		}
+		return d, true
+	}
+	return 0, false
+}
+
+// getJSON reads one JSON document.
+func (c *Client) getJSON(ctx context.Context, endpoint, path string, v any) error {
+	res, err := c.do(ctx, call{method: http.MethodGet, endpoint: endpoint, path: path})
+	if err != nil {
+		return err
+	}
+	return c.decodeJSON(endpoint, displayPath(path), res, v)
+}
+
+// decodeJSON decodes an answer that must be JSON, and says what came instead when it is not.
+func (c *Client) decodeJSON(endpoint, path string, res result, v any) error {
+	he := &HTTPError{Method: http.MethodGet, Endpoint: endpoint, Path: path, Status: res.status, kind: ErrUnexpectedResponse}
+	ct := res.header.Get("Content-Type")
+	trimmed := bytes.TrimSpace(res.body)
+	if len(trimmed) == 0 || (trimmed[0] != '{' && trimmed[0] != '[') {
+		he.Title, he.Message = describeBody(ct, res.body)
+		he.Message = strings.TrimSpace(fmt.Sprintf("expected JSON, got %s: %s", orUnknown(ct), he.Message))
+		return he
+	}
+	if err := json.Unmarshal(trimmed, v); err != nil {
+		he.err = err
+		he.Message = "decode JSON: " + oneLine(err.Error())
+		return he
+	}
+	return nil
+}
+
+func orUnknown(ct string) string {
+	if ct == "" {
+		return "no Content-Type"
+	}
+	return ct
+}
+
+// pathEscape escapes one path segment (a node or job name) for a Jenkins URL.
+func pathEscape(name string) string { return url.PathEscape(name) }
