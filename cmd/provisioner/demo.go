@@ -103,7 +103,7 @@ func (d *demo) run(ctx context.Context, perKind int, listen string) (bool, error
 	jenk := jenkinstest.New(jenkinstest.Options{Logger: logger.Named("jenkins")})
 	defer jenk.Close()
 	const user, token = "provisioner", "5f0d1c2b3a4e5f60718293a4b5c6d7e8f9"
-	jenk.AddUser(user, token, jenkinstest.Administer)
+	jenk.AddUser(user, token, jenkinstest.OverallAdminister)
 	d.say("Jenkins emulator at %s", jenk.URL())
 
 	sim := nodesim.New(nodesim.Config{Client: env.Client, Namespace: ns, Logger: logger.Named("nodesim")})
@@ -156,6 +156,7 @@ func (d *demo) run(ctx context.Context, perKind int, listen string) (bool, error
 	d.narrate(ctx, env, ns)
 
 	ctrlCtx, stopCtrl := context.WithCancel(ctx)
+	defer stopCtrl()
 	ctrlDone := make(chan error, 1)
 	go watcher.Run(ctrlCtx)
 	go func() { ctrlDone <- ctrl.Run(ctrlCtx) }()

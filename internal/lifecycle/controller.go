@@ -198,28 +198,31 @@ type snapshot struct {
 	set       *podtemplate.Set
 }
 
-// poll reads Jenkins (two requests, in parallel) and acts on what it sees.
+// poll reads Jenkins (two requests) and acts on what it sees.
+//
+// The computer list is read before the queue, on purpose. The two reads are not one snapshot, and a
+// build can move from the queue to an idle agent between them. Read in this order, such a build shows
+// up at worst as an idle agent and no waiting build (one agent too few, made up next poll); read the
+// other way round it would show up as a busy agent and a waiting build, and a second agent would be
+// created for a build that already has one.
 func (c *Controller) poll(ctx context.Context) error {
 	start := c.now()
-	var (
-		demand     []jenkins.Demand
-		computers  []jenkins.Computer
-		qErr, cErr error
-		wg         sync.WaitGroup
-	)
-	wg.Go(func() { demand, qErr = c.jenkins.Queue(ctx) })
-	wg.Go(func() { computers, cErr = c.jenkins.Computers(ctx) })
-	wg.Wait()
-	if qErr != nil || cErr != nil {
+	computers, err := c.jenkins.Computers(ctx)
+	if err != nil {
 		// Never decide on half a view: deleting or creating from a stale or partial picture is how
 		// builds get dropped and agents killed.
 		c.setReady(false)
-		if qErr != nil {
-			return fmt.Errorf("read Jenkins queue: %w", qErr)
-		}
-		return fmt.Errorf("read Jenkins computers: %w", cErr)
+		return fmt.Errorf("read Jenkins computers: %w", err)
+	}
+	demand, err := c.jenkins.Queue(ctx)
+	if err != nil {
+		c.setReady(false)
+		return fmt.Errorf("read Jenkins queue: %w", err)
 	}
 	c.setReady(true)
+	// "Waiting for next available executor on X" names a label or the one node carrying it; the
+	// computer list of this poll says which.
+	demand = jenkins.ResolveNodes(demand, computers)
 	snap := &snapshot{at: start, demand: demand, computers: map[string]*jenkins.Computer{}, set: c.templates.Current()}
 	for i := range computers {
 		snap.computers[computers[i].Name] = &computers[i]
@@ -292,6 +295,9 @@ func (c *Controller) act(ctx context.Context, snap *snapshot) {
 		case Done, Released:
 			c.start(a.Name, func() { c.finish(ctx, a) })
 		case Failed:
+			// Back the template off now, before this poll plans new agents: done in the
+			// asynchronous step, the plan below would replace the failed agent at once.
+			c.noteFailure(a)
 			c.start(a.Name, func() { c.fail(ctx, a) })
 		case Orphan:
 			if c.orphanExpired(a, snap.at) {
@@ -393,8 +399,11 @@ func (c *Controller) templateFor(ctx context.Context, set *podtemplate.Set, d je
 		}
 		return "", "node:" + d.Node
 	default:
+		// Jenkins named neither label nor node. A freestyle job's own configuration says what it
+		// asks for; anything else (a pipeline node {} block, or a build Jenkins said has no label)
+		// is an unlabelled build.
 		expr := ""
-		if d.Kind == jenkins.KindFreestyle && d.TaskURL != "" {
+		if d.Kind == jenkins.KindFreestyle && d.TaskURL != "" && !d.Unlabelled {
 			e, err := c.jenkins.JobLabelExpression(ctx, d.TaskURL)
 			if err != nil {
 				c.log.Warn("read job label expression", zap.Int64("queueItem", d.QueueID), zap.String("job", d.TaskURL), zap.Error(err))
@@ -679,16 +688,6 @@ func (c *Controller) finish(ctx context.Context, a *Agent) {
 func (c *Controller) fail(ctx context.Context, a *Agent) {
 	log := c.logAgent(a)
 	reason := a.Reason
-	short := reasonKind(reason)
-	if c.once("failed/"+a.Name, c.now()) {
-		wait := c.backoff.fail(a.Template, c.now())
-		c.metrics.failed.WithLabelValues(a.Template, short).Inc()
-		c.recordFailure(a, reason)
-		log.Warn("agent failed; removing it and backing the template off", zap.String("reason", reason), zap.Duration("backoff", wait))
-		if a.Pod != nil {
-			c.recorder.Eventf(a.Pod, corev1.EventTypeWarning, "AgentFailed", "Agent %s failed: %s; template %s backs off %s", a.Name, reason, a.Template, wait)
-		}
-	}
 	if a.Computer != nil {
 		if !strings.HasPrefix(a.Computer.OfflineReason, reasonFailed) {
 			// While the node exists its offline reason tells a Jenkins user why no agent came.
@@ -708,6 +707,20 @@ func (c *Controller) fail(ctx context.Context, a *Agent) {
 		return
 	}
 	_ = c.deletePodAndSecret(ctx, a, reason)
+}
+
+// noteFailure counts an agent's failure once: metric, status page, log, Event, template backoff.
+func (c *Controller) noteFailure(a *Agent) {
+	if !c.once("failed/"+a.Name, c.now()) {
+		return
+	}
+	wait := c.backoff.fail(a.Template, c.now())
+	c.metrics.failed.WithLabelValues(a.Template, reasonKind(a.Reason)).Inc()
+	c.recordFailure(a, a.Reason)
+	c.logAgent(a).Warn("agent failed; removing it and backing the template off", zap.String("reason", a.Reason), zap.Duration("backoff", wait))
+	if a.Pod != nil {
+		c.recorder.Eventf(a.Pod, corev1.EventTypeWarning, "AgentFailed", "Agent %s failed: %s; template %s backs off %s", a.Name, a.Reason, a.Template, wait)
+	}
 }
 
 // retain keeps a pod for inspection until its retention timeout, recorded on the pod.

@@ -112,7 +112,7 @@ func newRig(t *testing.T, opts rigOptions) *rig {
 
 	r.jenkins = jenkinstest.New(jenkinstest.Options{Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).Named("jenkins")})
 	t.Cleanup(r.jenkins.Close)
-	r.jenkins.AddUser(jenkinsUser, jenkinsToken, jenkinstest.Administer)
+	r.jenkins.AddUser(jenkinsUser, jenkinsToken, jenkinstest.OverallAdminister)
 
 	r.sim = nodesim.New(nodesim.Config{Client: env.Client, Namespace: r.ns, Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).Named("nodesim")})
 	go func() { _ = r.sim.Run(ctx) }()
