@@ -21,10 +21,27 @@ if [[ -f "$stamp" && -x "$bin/kube-apiserver" && -x "$bin/kube-controller-manage
   exit 0
 fi
 
+# One build at a time: several engineers (and `make test` in more than one shell) may ask at once,
+# and two `go build`s writing the same binaries would waste the shared CPU and could leave a
+# half-written binary behind. The loser waits, then finds the stamp and returns at once.
+mkdir -p "$cache"
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"$cache/.lock"
+  if ! flock -n 9; then
+    echo ">> another build of the control plane is running; waiting for it" >&2
+    flock 9
+  fi
+  if [[ -f "$stamp" && -x "$bin/kube-apiserver" && -x "$bin/kube-controller-manager" && -x "$bin/etcd" ]]; then
+    echo "$bin"
+    exit 0
+  fi
+fi
+
 staging_version="v0.${KUBE_VERSION#v1.}"
 major_minor="${KUBE_VERSION#v}"; major="${major_minor%%.*}"; rest="${major_minor#*.}"; minor="${rest%%.*}"
 export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
 mkdir -p "$bin" "$cache/src/kube" "$cache/src/etcd"
+rm -f "$bin"/*.partial "$stamp"
 
 echo ">> control plane $KUBE_VERSION (etcd $ETCD_VERSION) into $bin" >&2
 
@@ -57,7 +74,10 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 done
 for cmd in kube-apiserver kube-controller-manager; do
   echo ">> building $cmd" >&2
-  (cd "$kmod" && go build -trimpath -ldflags "$ldflags" -o "$bin/$cmd" "k8s.io/kubernetes/cmd/$cmd")
+  # Build beside the target and rename: an interrupted build never leaves a truncated binary
+  # under the real name.
+  (cd "$kmod" && go build -trimpath -ldflags "$ldflags" -o "$bin/$cmd.partial" "k8s.io/kubernetes/cmd/$cmd")
+  mv -f "$bin/$cmd.partial" "$bin/$cmd"
 done
 
 # --- etcd -------------------------------------------------------------------------------------------
@@ -68,8 +88,30 @@ if [[ ! -f "$emod/go.mod" ]] || ! grep -q "go.etcd.io/etcd/server/v3 $ETCD_VERSI
   echo "require go.etcd.io/etcd/server/v3 $ETCD_VERSION" >>"$emod/go.mod"
 fi
 echo ">> building etcd" >&2
-(cd "$emod" && go build -trimpath -ldflags "-s -w" -o "$bin/etcd" go.etcd.io/etcd/server/v3)
+(cd "$emod" && go build -trimpath -ldflags "-s -w" -o "$bin/etcd.partial" go.etcd.io/etcd/server/v3)
+mv -f "$bin/etcd.partial" "$bin/etcd"
 
-"$bin/kube-apiserver" --version >&2
-date -u +%FT%TZ >"$stamp"
+# Stamp only binaries that report the versions asked for: the ldflags above are what makes
+# kube-apiserver say its version (tests check it through discovery), and a silent mismatch would
+# have every test run against something other than what the folder name promises.
+check_version() {
+  local got
+  got="$("$bin/$1" --version 2>&1 | sed -n 1p)"
+  if [[ "$got" != "$2" ]]; then
+    echo "!! $1 --version says '$got', want '$2'" >&2
+    exit 1
+  fi
+  echo ">> $1: $got" >&2
+}
+check_version kube-apiserver "Kubernetes $KUBE_VERSION"
+check_version kube-controller-manager "Kubernetes $KUBE_VERSION"
+check_version etcd "etcd Version: ${ETCD_VERSION#v}"
+
+# Written to a temporary name and renamed, so a reader never sees a stamp without its content.
+{
+  date -u +%FT%TZ
+  echo "kubernetes $KUBE_VERSION etcd $ETCD_VERSION"
+  go version
+} >"$stamp.partial"
+mv -f "$stamp.partial" "$stamp"
 echo "$bin"
