@@ -88,6 +88,7 @@ func (d *demo) run(ctx context.Context, perKind int, listen string) (bool, error
 	}
 	defer logFile.Close()
 	logger, _ := newLogger("info", "json", logFile)
+	routeKlog(logger)
 
 	d.say("starting a local control plane (kube-apiserver, etcd, garbage collector); logs go to %s", logFile.Name())
 	env, err := testenv.Start(testenv.Options{GarbageCollector: true})
@@ -183,17 +184,24 @@ func (d *demo) run(ctx context.Context, perKind int, listen string) (bool, error
 		}
 	}
 	jenk.CreateFreestyleJob("train-model", "gpu", 3*time.Second)
+	labels := map[string]string{}
+	for i := 1; i <= perKind; i++ {
+		labels[fmt.Sprintf("compile-%d", i)] = "freestyle, label maven"
+		labels[fmt.Sprintf("image-%d", i)] = "freestyle, label linux && docker"
+		labels[fmt.Sprintf("web-%d", i)] = "pipeline, node('nodejs')"
+	}
 	for _, job := range good {
-		if _, err := jenk.Schedule(job); err != nil {
+		id, err := jenk.Schedule(job)
+		if err != nil {
 			return false, fmt.Errorf("queue %s: %w", job, err)
 		}
+		d.say("%-19s %s (%s), queue item %d", "BuildQueued", job, labels[job], id)
 	}
-	d.say("queued %d builds: %d × maven, %d × linux&&docker, %d × pipeline node('nodejs')", len(good), perKind, perKind, perKind)
 	brokenID, err := jenk.Schedule("train-model")
 	if err != nil {
 		return false, fmt.Errorf("queue train-model: %w", err)
 	}
-	d.say("queued train-model (label gpu): its template's image cannot be pulled")
+	d.say("%-19s train-model (freestyle, label gpu), queue item %d: its template's image cannot be pulled", "BuildQueued", brokenID)
 
 	// Wait for the good builds, and for the broken template to have failed a few times.
 	allRan := waitFor(ctx, time.Second, func() bool { return doneBuilds(jenk) >= len(good) })

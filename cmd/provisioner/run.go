@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-logr/zapr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -24,6 +25,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/klog/v2"
 
 	"github.com/jenkins-agent-provisioner/provisioner/internal/jenkins"
 	"github.com/jenkins-agent-provisioner/provisioner/internal/lifecycle"
@@ -46,6 +48,7 @@ func runCommand(ctx context.Context, args []string, stderr io.Writer) int {
 		return 2
 	}
 	defer func() { _ = logger.Sync() }()
+	routeKlog(logger)
 	if err := run(ctx, cfg, logger); err != nil {
 		logger.Error("provisioner stopped", zap.Error(err))
 		return 1
@@ -260,6 +263,12 @@ func kubeConfig(path string) (*rest.Config, error) {
 		return nil, fmt.Errorf("load kubeconfig %s: %w", path, err)
 	}
 	return c, nil
+}
+
+// routeKlog sends client-go's own log lines (klog) through our logger, so they share its format
+// and destination instead of appearing as unstructured lines on stderr.
+func routeKlog(logger *zap.Logger) {
+	klog.SetLogger(zapr.NewLogger(logger.Named("client-go")))
 }
 
 func newLogger(level, format string, out io.Writer) (*zap.Logger, error) {
