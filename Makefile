@@ -11,7 +11,7 @@ ASSETS = $${KUBEBUILDER_ASSETS:-$$(./hack/build-control-plane.sh | tail -n 1)}
 TEST_TIMEOUT ?= 45m
 FUZZTIME ?= 20s
 
-.PHONY: all build test unit lint vet staticcheck fmt-check control-plane demo fuzz bench chaos image clean
+.PHONY: all build test unit lint vet staticcheck fmt-check control-plane chromium demo fuzz bench chaos image clean
 
 all: build
 
@@ -22,8 +22,12 @@ build:
 control-plane:
 	@if [ -z "$${KUBEBUILDER_ASSETS:-}" ]; then ./hack/build-control-plane.sh >/dev/null; fi
 
+## chromium: Debian's chromium for the status page's browser tests (idempotent)
+chromium:
+	@./hack/install-chromium.sh >/dev/null
+
 ## test: everything CI runs: lint, then every test on the real control plane
-test: control-plane lint
+test: control-plane chromium lint
 	KUBEBUILDER_ASSETS=$(ASSETS) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 ## unit: the tests that need no control plane
@@ -51,7 +55,10 @@ fuzz:
 	$(GO) test ./internal/labelexpr -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/jenkins -run '^$$' -fuzz FuzzParseWhy -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/jenkins -run '^$$' -fuzz FuzzParseJNLP -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/podtemplate -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/podtemplate -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) -fuzzminimizetime 200x
+	$(GO) test ./internal/statuspage -run '^$$' -fuzz FuzzBuildName -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/nodesim -run '^$$' -fuzz FuzzParseBehaviour -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/testenv -run '^$$' -fuzz FuzzParseOwner -fuzztime $(FUZZTIME)
 
 image:
 	docker build --build-arg VERSION=$(VERSION) -t jenkins-agent-provisioner:$(VERSION) .

@@ -18,14 +18,15 @@ import (
 )
 
 // controllerManagerArgs runs only the controllers whose effects our code relies on: the garbage
-// collector (ownerReference cascades: an agent pod's Secret goes with the pod) and the job and
-// ttl-after-finished controllers (cleanup Jobs). No leader election (one instance, and no wait
+// collector (ownerReference cascades: an agent pod's Secret goes with the pod), the resourcequota
+// controller (quota usage is released when pods go: without it a ResourceQuota, once full, refuses
+// every later pod), and the job and ttl-after-finished controllers (cleanup Jobs). No leader election (one instance, and no wait
 // for a lease on start), no per-controller service accounts (the token controller is not running
 // to mint them) and no serving port (nothing scrapes it, and it would need delegated auth).
 func controllerManagerArgs(kubeconfig string) []string {
 	return []string{
 		"--kubeconfig=" + kubeconfig,
-		"--controllers=garbagecollector,job,ttl-after-finished",
+		"--controllers=garbagecollector,resourcequota,job,ttl-after-finished",
 		"--leader-elect=false",
 		"--use-service-account-credentials=false",
 		"--secure-port=0",
