@@ -89,6 +89,20 @@ func run(ctx context.Context, cfg *runConfig, logger *zap.Logger) error {
 	if err != nil {
 		return fmt.Errorf("jenkins client: %w", err)
 	}
+	// Wrong credentials or permissions will not fix themselves: stop with a message that names them.
+	// Jenkins being down might: carry on, not ready, and let the polls retry.
+	pingCtx, cancelPing := context.WithTimeout(ctx, 30*time.Second)
+	jenkinsVersion, err := jc.Ping(pingCtx)
+	cancelPing()
+	switch {
+	case errors.Is(err, jenkins.ErrUnauthorized), errors.Is(err, jenkins.ErrForbidden):
+		return fmt.Errorf("jenkins at PROVISIONER_JENKINS_URL=%s refused PROVISIONER_JENKINS_USER=%q: %w", cfg.JenkinsURL, cfg.JenkinsUser, err)
+	case err != nil:
+		logger.Warn("Jenkins not reachable yet; polls will retry", zap.String("jenkinsURL", cfg.JenkinsURL), zap.Error(err))
+	default:
+		logger.Info("Jenkins reachable", zap.String("jenkinsURL", cfg.JenkinsURL), zap.String("version", jenkinsVersion))
+	}
+
 	restConfig, err := kubeConfig(cfg.Kubeconfig)
 	if err != nil {
 		return err

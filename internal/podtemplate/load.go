@@ -20,11 +20,6 @@ import (
 	"github.com/jenkins-agent-provisioner/provisioner/internal/labelexpr"
 )
 
-// fileSpec is the document as written.
-type fileSpec struct {
-	Templates []templateSpec `json:"templates"`
-}
-
 // templateSpec is one template as written; pointers tell "left out" (inherit or default) from a
 // value.
 type templateSpec struct {

@@ -1,12 +1,19 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/jenkins-agent-provisioner/provisioner/internal/jenkins"
 	"github.com/jenkins-agent-provisioner/provisioner/internal/jenkins/jenkinstest"
+	"github.com/jenkins-agent-provisioner/provisioner/internal/podtemplate"
 )
 
 // createJobs makes n jobs per kind. Separate jobs, because Jenkins merges a second queue item of a
@@ -188,5 +195,55 @@ func TestShutdownLeavesRunningAgentsAlone(t *testing.T) {
 	}
 	if len(nodes) < 2 {
 		t.Errorf("Jenkins nodes after shutdown: %v, want the agent's node left alone", nodes)
+	}
+}
+
+// Leftovers of a crash, or of someone else's hand, are removed once older than the grace: a Jenkins
+// node of ours without a pod, a pod of ours without a node, a Secret of ours without a pod. Nodes and
+// pods that are not ours are never touched.
+func TestReaperRemovesHalfAgentsAndOnlyThem(t *testing.T) {
+	r := newRig(t, rigOptions{noController: true})
+	ctx := context.Background()
+	old := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	ourLabels := map[string]string{podtemplate.LabelManagedBy: podtemplate.ManagedByValue,
+		podtemplate.LabelName: podtemplate.NameValue, podtemplate.LabelTemplate: "maven"}
+
+	// A node of ours whose pod never came (crash between the two steps), and a static agent.
+	mustDo(t, r.client.CreateNode(ctx, jenkins.NodeSpec{Name: "maven-crash",
+		Description: "[jenkins-agent-provisioner] template=maven created=" + old + " namespace=" + r.ns + ": single-use Kubernetes agent",
+		Labels:      []string{"maven"}}))
+	mustDo(t, r.client.CreateNode(ctx, jenkins.NodeSpec{Name: "static-agent", Description: "the team's own machine", Labels: []string{"maven"}}))
+	// A pod of ours whose node is gone, a Secret of ours without a pod, and someone else's pod.
+	pod := func(name string, labels map[string]string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+			Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "jnlp", Image: "jenkins/inbound-agent:x",
+				Env: []corev1.EnvVar{{Name: "JENKINS_URL", Value: r.jenkins.URL()}}}}}}
+	}
+	_, err := env.Client.CoreV1().Pods(r.ns).Create(ctx, pod("maven-nonode", ourLabels), metav1.CreateOptions{})
+	mustDo(t, err)
+	_, err = env.Client.CoreV1().Pods(r.ns).Create(ctx, pod("someone-elses", map[string]string{"app": "other"}), metav1.CreateOptions{})
+	mustDo(t, err)
+	_, err = env.Client.CoreV1().Secrets(r.ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "maven-nopod", Labels: ourLabels},
+		StringData: map[string]string{podtemplate.SecretKey: "x"}}, metav1.CreateOptions{})
+	mustDo(t, err)
+
+	r.startController() // OrphanGrace 5s in the rig
+	r.assertNothingLeft(45 * time.Second)
+	var names []string
+	for _, n := range r.jenkins.Nodes() {
+		names = append(names, n.Name)
+	}
+	if !slices.Contains(names, "static-agent") {
+		t.Errorf("the static agent was deleted; Jenkins nodes now %v", names)
+	}
+	if _, err := env.Client.CoreV1().Pods(r.ns).Get(ctx, "someone-elses", metav1.GetOptions{}); err != nil {
+		t.Errorf("someone else's pod: %v", err)
+	}
+}
+
+func mustDo(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

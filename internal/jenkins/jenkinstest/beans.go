@@ -63,51 +63,69 @@ func (s *Server) rootBean(l lang, pr principal) *bean {
 func (s *Server) labelRefs(n *node) []any {
 	out := []any{}
 	for _, a := range n.labels() {
-		lbl := &label{name: a, str: a}
-		out = append(out, func() any { return s.labelBean(lbl, "", langEN) })
+		out = append(out, func() any { return s.atomBean(a) })
 	}
 	return out
 }
 
+// atomBean is the bean of one node label. With depth=1 every computer shows its labels with their
+// nodes, so at a thousand agents the same few label beans are asked for a thousand times each;
+// within one answer they are built once.
+func (s *Server) atomBean(name string) *bean {
+	if s.view == nil {
+		return s.labelBean(atomLabel(name), "", langEN)
+	}
+	b, ok := s.view.atomBeans[name]
+	if !ok {
+		b = s.labelBean(atomLabel(name), "", langEN)
+		s.view.atomBeans[name] = b
+	}
+	return b
+}
+
 // labelBean is hudson.model.Label (/label/X/api/json; nested, only name shows at depth 0).
 func (s *Server) labelBean(lbl *label, class string, l lang) *bean {
-	var nodes []any
-	busy, idle, total := 0, 0, 0
-	offline := true
-	for _, n := range s.computers() {
-		if !lbl.matches(n) {
-			continue
+	// Every computer's assignedLabels refers to label beans, so the counts are left to the view's
+	// label summary and the node list is built only when the answer shows it.
+	ls := func() *labelSummary { return s.labelState(lbl) }
+	nodes := func() any {
+		out := make([]any, 0, len(ls().nodes))
+		for _, n := range ls().nodes {
+			out = append(out, func() any { return s.nodeBean(n, l) })
 		}
-		n := n
-		nodes = append(nodes, func() any { return s.nodeBean(n, l) })
-		if !n.offline() {
-			offline = false
-			total += len(n.executors)
-			idle += n.idleCount()
-			busy += len(n.executors) - n.idleCount()
-		}
-	}
-	if nodes == nil {
-		nodes = []any{}
+		return out
 	}
 	return &bean{class: class, props: []prop{
 		p("actions", []any{}),
-		p("busyExecutors", busy),
+		p("busyExecutors", func() any { return ls().busy }),
 		p("clouds", []any{}),
 		p("description", nil),
-		p("idleExecutors", idle),
+		p("idleExecutors", func() any { return ls().idle }),
 		p("loadStatistics", &bean{class: "hudson.model.Label$1"}),
 		pv("name", 2, lbl.name),
 		p("nodes", nodes),
-		p("offline", offline),
+		p("offline", func() any { return ls().offline }),
 		p("tiedJobs", []any{}),
-		p("totalExecutors", total),
+		p("totalExecutors", func() any { return ls().total }),
 		p("propertiesList", []any{}),
 	}}
 }
 
 // nodeBean is hudson.model.Node (DumbSlave, or Hudson for the built-in node).
 func (s *Server) nodeBean(n *node, l lang) *bean {
+	if s.view == nil {
+		return s.newNodeBean(n, l)
+	}
+	key := nodeInLang{n, l}
+	b, ok := s.view.nodeBeans[key]
+	if !ok {
+		b = s.newNodeBean(n, l)
+		s.view.nodeBeans[key] = b
+	}
+	return b
+}
+
+func (s *Server) newNodeBean(n *node, l lang) *bean {
 	class, name, desc := "hudson.slaves.DumbSlave", n.name, n.description
 	if n.builtIn {
 		class, desc = "hudson.model.Hudson", msg(l, "Hudson.NodeDescription")
@@ -159,12 +177,7 @@ func (s *Server) jobBean(j *job, l lang) *bean {
 	if len(j.runs) > 0 {
 		first = j.runs[0]
 	}
-	var queued *queueItem
-	for _, it := range s.items {
-		if it.job == j && it.placeholder == nil {
-			queued = it
-		}
-	}
+	queued := s.jobQueueItem(j)
 	var queueItem any
 	if queued != nil {
 		queueItem = func() any { return s.itemBean(queued, l, time.Now()) }
@@ -321,10 +334,11 @@ func (s *Server) itemBean(it *queueItem, l lang, now time.Time) *bean {
 		p("id", it.id),
 		p("inQueueSince", ms(it.inQueueSince)),
 		p("params", ""),
-		p("stuck", s.stuck(it, now)),
+		// Lazy: both look at the item's label's nodes, which a tree= without them need not pay.
+		p("stuck", func() any { return s.stuck(it, now) }),
 		p("task", task),
 		p("url", "queue/item/"+strconv.FormatInt(it.id, 10)+"/"),
-		p("why", s.why(it, l, now)),
+		p("why", func() any { return s.why(it, l, now) }),
 	}
 	switch it.state {
 	case stateWaiting:
@@ -450,7 +464,7 @@ func (s *Server) computerBean(n *node, l lang) *bean {
 		p("launchSupported", n.builtIn),
 		p("loadStatistics", &bean{class: "hudson.model.Label$1"}),
 		p("manualLaunchAllowed", true),
-		pi("monitorData", s.monitorData(n)),
+		pi("monitorData", func() any { return s.monitorData(n) }), // built only when shown
 		p("numExecutors", n.numExecutors),
 		p("offline", n.offline()),
 		p("offlineCause", cause),

@@ -34,6 +34,13 @@
 //   - Test hooks: Builds, Nodes, Stats (requests and bytes per endpoint) and Faults (latency, 5xx
 //     HTML pages, connection resets, outage windows; deterministic for a seed).
 //
+// Scale: the provisioner's benchmarks run it with a thousand queued builds and a thousand agents,
+// so a queue pass handles items per label rather than per item and executor (refusals are shared
+// by the items of one label), nodes remember which labels they satisfy, the computer list stays
+// sorted, and one /api/json answer computes each label's node counts once (view.go). The
+// Benchmark* functions in scale_test.go pin the costs; the answers are those of the plain
+// per-item computation, byte for byte.
+//
 // Where it differs from a real Jenkins:
 //   - The agent channel is a held-open HTTP response with keepalive lines, not a WebSocket carrying
 //     remoting; there is no TCP agent port (slaveAgentPort is -1).

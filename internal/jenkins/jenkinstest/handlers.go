@@ -258,7 +258,9 @@ func (s *Server) writeBean(q *request, build func() *bean) {
 		return
 	}
 	s.mu.Lock()
+	s.view = newView()
 	body := render(build(), o)
+	s.view = nil
 	s.mu.Unlock()
 	q.w.Header().Set("Content-Type", "application/json;charset=utf-8")
 	_, _ = q.w.Write(body) // a client gone away is not the emulator's problem
@@ -414,7 +416,10 @@ func (s *Server) handleCreateNode(q *request) {
 		return
 	}
 	n.created = time.Now()
+	s.nodeSeq++
+	n.seq = s.nodeSeq
 	s.nodes[name] = n
+	s.nodeAdded(n)
 	s.log.Info("node created", zap.String("agent", name), zap.String("label", n.labelString))
 	s.maintain()
 	s.mu.Unlock()
@@ -554,6 +559,7 @@ func (s *Server) deleteNode(name string) {
 		return
 	}
 	delete(s.nodes, name)
+	s.nodeRemoved(n)
 	s.nodeLost(n, func(*run) string { return "ABORTED" })
 	if n.conn != nil {
 		n.conn.kick()

@@ -161,11 +161,24 @@ type node struct {
 	executors    []*executor
 	oneOff       []*executor // flyweight (pipeline) executors, only ever on the built-in node
 	everLaunched bool
+
+	// A node's name and label string never change after creation, so its atoms and whether it
+	// satisfies a given label are worked out once: the queue asks that for every label on every
+	// change, and at a thousand nodes re-deriving them dominated the emulator's time.
+	atoms   []string
+	atomSet map[string]bool
+	// seq numbers nodes in creation order (the built-in node is 0, numbers are never reused) so
+	// that a label can remember which nodes satisfy it in a slice rather than a map.
+	seq int
 }
 
 // labels are the node's label atoms: its label string's words plus its own name, as
-// Node.getAssignedLabels adds the self label ("built-in" for the built-in node).
+// Node.getAssignedLabels adds the self label ("built-in" for the built-in node). The slice is
+// shared: callers must not modify it.
 func (n *node) labels() []string {
+	if n.atoms != nil {
+		return n.atoms
+	}
 	self := n.name
 	if n.builtIn {
 		self = "built-in"
@@ -179,6 +192,7 @@ func (n *node) labels() []string {
 		}
 	}
 	sort.Strings(out)
+	n.atoms, n.atomSet = out, seen
 	return out
 }
 
@@ -234,7 +248,7 @@ type queueItem struct {
 	timestamp    time.Time // WaitingItem: end of the quiet period
 	buildableAt  time.Time // NotWaitingItem.buildableStartMilliseconds
 	state        itemState
-	transient    []func(lang) string // causes from the last maintain(), nil when no executor refused it
+	transient    *refusals // causes from the last maintain(), nil when no executor refused it
 	cancelled    bool
 	executable   *run
 	leftAt       time.Time
@@ -272,7 +286,17 @@ type label struct {
 	expr labelexpr.Expr
 	name string
 	str  string
+	// key identifies what the label matches: the normalised expression, or the bare name for a
+	// label matched as a single atom (expr nil). The prefixes keep the atom "a&&b" apart from the
+	// expression a&&b.
+	key string
+	// memo[n.seq] is 1 when node n does not satisfy the expression, 2 when it does, 0 when not yet
+	// evaluated: the queue asks for every label and node on every change.
+	memo []int8
 }
+
+// atomLabel is a label matched as one atom, whatever characters its name holds.
+func atomLabel(name string) *label { return &label{name: name, str: name, key: "atom:" + name} }
 
 func parseLabel(s string) (*label, error) {
 	e, err := labelexpr.Parse(s)
@@ -280,7 +304,7 @@ func parseLabel(s string) (*label, error) {
 		return nil, err
 	}
 	norm := e.String()
-	l := &label{expr: e, name: norm, str: norm}
+	l := &label{expr: e, name: norm, str: norm, key: "expr:" + norm}
 	raw := strings.TrimSpace(s)
 	if uq, err := strconv.Unquote(raw); err == nil && strings.HasPrefix(raw, `"`) {
 		raw = uq
@@ -292,15 +316,22 @@ func parseLabel(s string) (*label, error) {
 }
 
 func (l *label) matches(n *node) bool {
+	n.labels() // fills atomSet
 	if l.expr == nil {
-		for _, a := range n.labels() {
-			if a == l.name {
-				return true
-			}
-		}
-		return false
+		return n.atomSet[l.name]
 	}
-	return labelexpr.Matches(l.expr, n.labels())
+	if n.seq < len(l.memo) && l.memo[n.seq] != 0 {
+		return l.memo[n.seq] == 2
+	}
+	m := l.expr.Eval(func(a string) bool { return n.atomSet[a] })
+	if n.seq >= len(l.memo) {
+		l.memo = append(l.memo, make([]int8, n.seq+1-len(l.memo))...)
+	}
+	l.memo[n.seq] = 1
+	if m {
+		l.memo[n.seq] = 2
+	}
+	return m
 }
 
 // labelClass is the runtime class /label/X/api/json reports.

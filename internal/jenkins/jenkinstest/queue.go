@@ -1,6 +1,7 @@
 package jenkinstest
 
 import (
+	"slices"
 	"sort"
 	"time"
 
@@ -63,10 +64,13 @@ func (s *Server) maintainOnce(now time.Time) bool {
 		}
 	}
 
-	type offer struct {
-		n *node
-		e *executor
-	}
+	// Every idle executor is offered to the buildable items in turn (Queue.maintain's parked
+	// executors), in computer order. Whether a node takes an item depends only on the node and the
+	// item's label, and within one pass executors are only ever taken, never freed, so items are
+	// handled per label: one cursor per label walks the parked executors once for the whole pass,
+	// and the refusals of items left waiting are built once per label and shared by those items
+	// (Jenkins builds them per item and executor: a thousand items and a thousand nodes made a
+	// million refusals per pass).
 	var parked []offer
 	for _, n := range s.computers() {
 		for _, e := range n.executors {
@@ -75,6 +79,14 @@ func (s *Server) maintainOnce(now time.Time) bool {
 			}
 		}
 	}
+	type labelOffers struct {
+		next    int       // parked[:next] holds no executor that could still take this label
+		refused *refusals // what a waiting item of this label was last told
+		takenAt int       // value of taken when refused was built; -1 before
+	}
+	byLabel := map[string]*labelOffers{}
+	taken := 0 // executors reserved so far in this pass
+	refusalsNow := map[string]*refusals{}
 	for _, it := range s.itemsIn(stateBuildable) {
 		if it.placeholder == nil && it.job.kind == kindPipeline {
 			// A WorkflowJob is a FlyweightTask: it runs on a one-off executor of the built-in node
@@ -84,66 +96,140 @@ func (s *Server) maintainOnce(now time.Time) bool {
 			continue
 		}
 		lbl, hasLabel := s.itemLabel(it)
-		var reasons []func(lang) string
-		reasonByNode := map[*node]int{}
-		var chosen *offer
-		for i := range parked {
-			o := parked[i]
-			if !o.e.idle() {
-				continue // taken earlier in this pass
-			}
-			reason := s.offerRefusal(o.n, lbl, hasLabel)
-			if reason == nil {
-				if chosen == nil {
-					chosen = &o
-				}
-				continue
-			}
-			if idx, ok := reasonByNode[o.n]; ok {
-				reasons[idx] = reason // one reason per node, as the reasonMap keyed by Node keeps
-			} else {
-				reasonByNode[o.n] = len(reasons)
-				reasons = append(reasons, reason)
-			}
+		key := ""
+		if hasLabel {
+			key = lbl.key
 		}
-		if chosen == nil {
-			it.transient = reasons
-			if len(reasons) == 0 {
-				it.transient = nil
+		lo := byLabel[key]
+		if lo == nil {
+			lo = &labelOffers{takenAt: -1}
+			byLabel[key] = lo
+		}
+		for lo.next < len(parked) {
+			o := parked[lo.next]
+			if o.e.idle() && s.offerRefusal(o.n, lbl, hasLabel) == accepted {
+				break
 			}
+			lo.next++
+		}
+		if lo.next < len(parked) {
+			o := parked[lo.next]
+			it.transient = nil
+			s.assign(it, o.n, o.e, now)
+			taken++
 			continue
 		}
-		it.transient = nil
-		s.assign(it, chosen.n, chosen.e, now)
+		// No executor takes the item, so every executor still idle refused it.
+		if lo.takenAt != taken {
+			lo.refused = s.refusalsFor(parked, lbl, hasLabel, key)
+			lo.takenAt = taken
+			refusalsNow[key] = lo.refused
+		}
+		it.transient = lo.refused
 	}
+	s.refusalMemo = refusalsNow
 	return created
 }
 
+// offer is one parked executor.
+type offer struct {
+	n *node
+	e *executor
+}
+
+// refusalKind is which cause of blockage an executor gave (JobOffer.getCauseOfBlockage).
+type refusalKind int
+
+const (
+	accepted refusalKind = iota
+	refusedLabelMissing
+	refusedReserved
+	refusedOffline
+)
+
 // offerRefusal is JobOffer.getCauseOfBlockage: Node.canTake first (label, exclusive mode), then
-// the computer's state. nil means the executor can take the item.
-func (s *Server) offerRefusal(n *node, lbl *label, hasLabel bool) func(lang) string {
+// the computer's state.
+func (s *Server) offerRefusal(n *node, lbl *label, hasLabel bool) refusalKind {
 	switch {
 	case hasLabel && !lbl.matches(n):
-		return func(l lang) string { return msg(l, "Node.LabelMissing", n.nodeDisplayName(), lbl.str) }
+		return refusedLabelMissing
 	case !hasLabel && n.mode == "EXCLUSIVE":
-		return func(l lang) string { return msg(l, "Node.BecauseNodeIsReserved", n.nodeDisplayName()) }
+		return refusedReserved
 	case n.offline():
-		return func(l lang) string { return msg(l, "Queue.NodeOffline", n.displayName(l)) }
+		return refusedOffline
 	}
-	return nil
+	return accepted
+}
+
+// refusals are the causes of blockage the idle executors gave an item in the last maintain()
+// (transientCausesOfBlockage): one per node, in computer order. Items of one label that were
+// offered the same executors share one value; it never changes once built, so the composite
+// `why` made of it is kept per language.
+type refusals struct {
+	lbl     *label // nil for an unlabelled item
+	entries []refusal
+	why     map[lang]string
+}
+
+type refusal struct {
+	n    *node
+	kind refusalKind
+}
+
+// refusalsFor lists the refusals of the executors in parked that are still idle, one per node as
+// the reasonMap keyed by Node keeps them; nil when there are none. An unchanged list from the
+// previous pass is reused, keeping its cached texts.
+func (s *Server) refusalsFor(parked []offer, lbl *label, hasLabel bool, key string) *refusals {
+	var entries []refusal
+	var last *node
+	for _, o := range parked {
+		if !o.e.idle() || o.n == last {
+			continue // a node's executors are adjacent in parked, so this keeps one per node
+		}
+		last = o.n
+		entries = append(entries, refusal{o.n, s.offerRefusal(o.n, lbl, hasLabel)})
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	if prev := s.refusalMemo[key]; prev != nil && slices.Equal(prev.entries, entries) {
+		return prev
+	}
+	r := &refusals{entries: entries, why: map[lang]string{}}
+	if hasLabel {
+		r.lbl = lbl
+	}
+	return r
+}
+
+// text is the refusal as Jenkins words it.
+func (r refusal) text(l lang, lbl *label) string {
+	switch r.kind {
+	case refusedLabelMissing:
+		return msg(l, "Node.LabelMissing", r.n.nodeDisplayName(), lbl.str)
+	case refusedReserved:
+		return msg(l, "Node.BecauseNodeIsReserved", r.n.nodeDisplayName())
+	}
+	return msg(l, "Queue.NodeOffline", r.n.displayName(l))
 }
 
 // itemLabel is Queue.Item.getAssignedLabel. An expression Jenkins cannot parse becomes a label
 // atom of that text, as AbstractProject.getAssignedLabel falls back to Jenkins.getLabelAtom.
+// Parsed labels are kept per text (Jenkins keeps them in its label cache too): the queue asks
+// for every item's label on every pass.
 func (s *Server) itemLabel(it *queueItem) (*label, bool) {
 	raw, ok := it.labelOf()
 	if !ok {
 		return nil, false
 	}
+	if lbl, ok := s.labelMemo[raw]; ok {
+		return lbl, true
+	}
 	lbl, err := parseLabel(raw)
 	if err != nil {
-		lbl = &label{name: raw, str: raw} // expr nil: matched as a single atom
+		lbl = atomLabel(raw) // expr nil: matched as a single atom
 	}
+	s.labelMemo[raw] = lbl
 	return lbl, true
 }
 
@@ -371,52 +457,54 @@ func (s *Server) buildableWhy(it *queueItem, l lang) string {
 		}
 		return msg(l, "Queue.WaitingForNextAvailableExecutor")
 	}
-	var nodes []*node
-	offline := true
-	idle := 0
-	for _, n := range s.computers() {
-		if !lbl.matches(n) {
-			continue
+	ls := s.labelState(lbl)
+	if ls.offline {
+		if len(ls.nodes) == 1 {
+			return msg(l, "Queue.NodeOffline", ls.nodes[0].displayName(l))
 		}
-		nodes = append(nodes, n)
-		if !n.offline() {
-			offline = false
-			idle += n.idleCount()
-		}
-	}
-	if offline {
-		if len(nodes) == 1 {
-			return msg(l, "Queue.NodeOffline", nodes[0].displayName(l))
-		}
-		if len(nodes) == 0 {
+		if len(ls.nodes) == 0 {
 			return msg(l, "Queue.LabelHasNoNodes", lbl.name)
 		}
 		return msg(l, "Queue.AllNodesOffline", lbl.name)
 	}
-	if it.transient != nil && idle > 0 {
+	if it.transient != nil && ls.idle > 0 {
 		return s.composite(it, l)
 	}
-	if len(nodes) == 1 {
-		return msg(l, "Queue.WaitingForNextAvailableExecutorOn", nodes[0].displayName(l))
+	if len(ls.nodes) == 1 {
+		return msg(l, "Queue.WaitingForNextAvailableExecutorOn", ls.nodes[0].displayName(l))
 	}
 	return msg(l, "Queue.WaitingForNextAvailableExecutorOn", lbl.name)
 }
 
+// composite is the CompositeCauseOfBlockage of the item's refusals, worded once per list and
+// language: items of one label share the list, and a list of a thousand nodes is sorted text.
 func (s *Server) composite(it *queueItem, l lang) string {
-	texts := make([]string, len(it.transient))
-	for i, f := range it.transient {
-		texts[i] = f(l)
+	r := it.transient
+	if why, ok := r.why[l]; ok {
+		return why
 	}
-	return compositeWhy(texts)
+	texts := make([]string, len(r.entries))
+	for i, e := range r.entries {
+		texts[i] = e.text(l, r.lbl)
+	}
+	why := compositeWhy(texts)
+	r.why[l] = why
+	return why
 }
 
 // computerSetIdle is ComputerSet.getIdleExecutors: idle executors of online computers.
 func (s *Server) computerSetIdle() int {
+	if v := s.view; v != nil && v.setIdle >= 0 {
+		return v.setIdle
+	}
 	c := 0
 	for _, n := range s.computers() {
 		if !n.offline() {
 			c += n.idleCount()
 		}
+	}
+	if s.view != nil {
+		s.view.setIdle = c
 	}
 	return c
 }
@@ -426,16 +514,8 @@ func (s *Server) stuck(it *queueItem, now time.Time) bool {
 	if it.state != stateBuildable && it.state != statePending {
 		return false
 	}
-	if lbl, ok := s.itemLabel(it); ok {
-		off := true
-		for _, n := range s.computers() {
-			if lbl.matches(n) && !n.offline() {
-				off = false
-			}
-		}
-		if off {
-			return true
-		}
+	if lbl, ok := s.itemLabel(it); ok && s.labelState(lbl).offline {
+		return true
 	}
 	elapsed := now.Sub(it.buildableAt)
 	if d := it.job.estimatedDuration(); d >= 0 {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -54,6 +55,14 @@ type Server struct {
 	wake     *time.Timer
 	ticker   *time.Ticker
 	done     chan struct{}
+
+	// Memos that keep the queue's work per change proportional to what changed rather than to
+	// items × nodes (see maintainOnce and view.go).
+	labelMemo    map[string]*label    // item label text → parsed label
+	refusalMemo  map[string]*refusals // label.key → refusals of the last pass, reused while equal
+	computerList []*node              // computers(), kept sorted as nodes come and go
+	nodeSeq      int                  // the last node.seq given out
+	view         *view                // the memo of the /api/json answer being built, if any
 }
 
 // New starts an emulated Jenkins on 127.0.0.1 at a random port.
@@ -76,21 +85,22 @@ func New(opts Options) *Server {
 		panic(fmt.Errorf("jenkinstest: listening on 127.0.0.1: %w", err)) // a test machine without loopback cannot run tests
 	}
 	s := &Server{
-		opts:     opts,
-		log:      opts.Logger,
-		ln:       ln,
-		url:      "http://" + ln.Addr().String() + "/",
-		key:      key,
-		cookie:   fmt.Sprintf("JSESSIONID.%x", key[:4]),
-		faults:   newFaults(),
-		stats:    newStatsCollector(),
-		users:    map[string]*user{},
-		sessions: map[string]bool{},
-		nodes:    map[string]*node{},
-		jobs:     map[string]*job{},
-		left:     map[int64]*queueItem{},
-		nextID:   1,
-		done:     make(chan struct{}),
+		opts:      opts,
+		log:       opts.Logger,
+		ln:        ln,
+		url:       "http://" + ln.Addr().String() + "/",
+		key:       key,
+		cookie:    fmt.Sprintf("JSESSIONID.%x", key[:4]),
+		faults:    newFaults(),
+		stats:     newStatsCollector(),
+		users:     map[string]*user{},
+		sessions:  map[string]bool{},
+		nodes:     map[string]*node{},
+		jobs:      map[string]*job{},
+		left:      map[int64]*queueItem{},
+		labelMemo: map[string]*label{},
+		nextID:    1,
+		done:      make(chan struct{}),
 	}
 	s.builtIn = &node{
 		builtIn:      true,
@@ -183,8 +193,9 @@ func (s *Server) addJob(j *job) {
 	if old, ok := s.jobs[j.name]; ok {
 		j.runs, j.nextNumber = old.runs, old.nextNumber
 	} else {
-		s.jobOrder = append(s.jobOrder, j.name)
-		sort.Slice(s.jobOrder, func(a, b int) bool { return javaLess(s.jobOrder[a], s.jobOrder[b]) })
+		// Inserted in place: re-sorting on every job made creating a thousand jobs quadratic.
+		i := sort.Search(len(s.jobOrder), func(i int) bool { return !javaLess(s.jobOrder[i], j.name) })
+		s.jobOrder = slices.Insert(s.jobOrder, i, j.name)
 	}
 	s.jobs[j.name] = j
 }
@@ -312,18 +323,4 @@ func (s *Server) Nodes() []NodeSnapshot {
 		out = append(out, ns)
 	}
 	return out
-}
-
-func (s *Server) sortedAgents() []*node {
-	out := make([]*node, 0, len(s.nodes))
-	for _, n := range s.nodes {
-		out = append(out, n)
-	}
-	sort.Slice(out, func(i, j int) bool { return javaLess(out[i].name, out[j].name) })
-	return out
-}
-
-// computers is Jenkins.getComputers: the built-in node first, then agents by name.
-func (s *Server) computers() []*node {
-	return append([]*node{s.builtIn}, s.sortedAgents()...)
 }
