@@ -11,7 +11,7 @@ ASSETS = $${KUBEBUILDER_ASSETS:-$$(./hack/build-control-plane.sh | tail -n 1)}
 TEST_TIMEOUT ?= 45m
 FUZZTIME ?= 20s
 
-.PHONY: all build test unit lint vet staticcheck fmt-check control-plane chromium demo fuzz bench chaos image clean
+.PHONY: all build test unit lint vet staticcheck fmt-check control-plane chromium demo fuzz bench chaos bench-smoke chaos-smoke image clean
 
 all: build
 
@@ -30,7 +30,7 @@ chromium:
 test: control-plane chromium lint
 	KUBEBUILDER_ASSETS=$(ASSETS) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
-## unit: the tests that need no control plane
+## unit: the quicker run (-short skips the 1000-agent scale test and the browser tests)
 unit:
 	$(GO) test -count=1 -short ./...
 
@@ -59,6 +59,26 @@ fuzz:
 	$(GO) test ./internal/statuspage -run '^$$' -fuzz FuzzBuildName -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/nodesim -run '^$$' -fuzz FuzzParseBehaviour -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/testenv -run '^$$' -fuzz FuzzParseOwner -fuzztime $(FUZZTIME)
+
+## bench: load figures (latency, burst vs client-go, Jenkins cost, footprint, waste) on the real
+## control plane, emulator, node simulator and binary: _output/bench/report.md and report.json
+## (BENCH_FLAGS, e.g. -scale medium -reps 1; see go run ./test/bench -h)
+BENCH_FLAGS ?=
+bench: control-plane
+	KUBEBUILDER_ASSETS=$(ASSETS) $(GO) run ./test/bench -out _output/bench $(BENCH_FLAGS)
+
+## chaos: fault runs (SIGKILL, Jenkins faults and outage, apiserver restart, ResourceQuota, leader
+## kills, fuzzing), each checked for lost builds and leftovers: _output/chaos/report.md and report.json
+CHAOS_FLAGS ?=
+chaos: control-plane
+	KUBEBUILDER_ASSETS=$(ASSETS) $(GO) run ./test/chaos -out _output/chaos $(CHAOS_FLAGS)
+
+## bench-smoke, chaos-smoke: the tiny runs `make test` also executes (test/harness)
+bench-smoke: control-plane
+	KUBEBUILDER_ASSETS=$(ASSETS) $(GO) test -count=1 -v -run '^TestBenchSmoke$$' ./test/harness
+
+chaos-smoke: control-plane
+	KUBEBUILDER_ASSETS=$(ASSETS) $(GO) test -count=1 -v -run '^TestChaosSmoke$$' ./test/harness
 
 image:
 	docker build --build-arg VERSION=$(VERSION) -t jenkins-agent-provisioner:$(VERSION) .
