@@ -128,7 +128,14 @@ func classify(pod *corev1.Pod, c *jenkins.Computer, now, jenkinsSeenAt time.Time
 		// (deleted in Jenkins by someone, or by us before a crash). Judge only pods older than both
 		// the grace and the Jenkins read.
 		created := pod.CreationTimestamp.Time
-		if created.Before(jenkinsSeenAt) && now.Sub(created) > o.OrphanGrace {
+		if !created.Before(jenkinsSeenAt) {
+			return Starting, ""
+		}
+		// An agent that exited (its node deleted, by us before a crash or by someone) needs no grace.
+		if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+			return Orphan, "agent exited and its Jenkins node is gone"
+		}
+		if now.Sub(created) > o.OrphanGrace {
 			return Orphan, "agent pod without a Jenkins node"
 		}
 		return Starting, ""

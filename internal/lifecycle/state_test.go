@@ -93,6 +93,7 @@ func TestClassify(t *testing.T) {
 		{"pod without node, young", testPod(10 * time.Second), nil, Starting, ""},
 		{"pod without node, past grace", testPod(time.Minute), nil, Orphan, "without a Jenkins node"},
 		{"pod newer than the Jenkins read is not judged", testPod(0), nil, Starting, ""},
+		{"agent exited, node gone: no grace needed", testPod(10*time.Second, func(p *corev1.Pod) { p.Status.Phase = corev1.PodSucceeded }), nil, Orphan, "agent exited"},
 		{"node without pod", nil, computer(), Orphan, "without a pod"},
 		{"terminating", testPod(time.Minute, func(p *corev1.Pod) { now := metav1.NewTime(t0); p.DeletionTimestamp = &now }), computer(online), Terminating, ""},
 		{"retained", testPod(time.Minute, func(p *corev1.Pod) { p.Annotations[annotationRetainUntil] = t0.Format(time.RFC3339) }), nil, Retained, ""},

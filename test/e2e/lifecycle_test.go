@@ -157,8 +157,9 @@ func TestFailuresAreRemovedBackedOffAndRecover(t *testing.T) {
 				}
 			}
 
-			// Fix the cause: a template without the fault.
-			r.writeTemplates("", "")
+			// Fix the cause: a template without the fault (and a connect timeout that a loaded
+			// machine cannot miss).
+			r.writeTemplates("", "", 2*time.Minute)
 			r.waitBuilds(1, 90*time.Second)
 			r.assertNothingLeft(30 * time.Second)
 		})
