@@ -729,14 +729,23 @@ func (s *Simulator) registerNode(ctx context.Context) (*corev1.Node, error) {
 		Status:     status,
 	}, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
-		node, err = nodes.Get(ctx, s.cfg.NodeName, metav1.GetOptions{})
+		// Another simulator (or an earlier run) registered the same node: take it over. Two
+		// simulators starting together may race on the status update, hence the retry.
+		err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			current, err := nodes.Get(ctx, s.cfg.NodeName, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			current.Status = status
+			node, err = nodes.UpdateStatus(ctx, current, metav1.UpdateOptions{})
+			return err
+		})
+	} else if err == nil {
+		node.Status = status
+		node, err = nodes.UpdateStatus(ctx, node, metav1.UpdateOptions{})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("nodesim: register node %s: %w", s.cfg.NodeName, err)
-	}
-	node.Status = status
-	if node, err = nodes.UpdateStatus(ctx, node, metav1.UpdateOptions{}); err != nil {
-		return nil, fmt.Errorf("nodesim: report node %s ready: %w", s.cfg.NodeName, err)
 	}
 	s.log.Info("node registered", zap.String("internalIP", s.hostIP))
 	return node, nil

@@ -114,8 +114,17 @@ func newRig(t *testing.T, opts rigOptions) *rig {
 	t.Cleanup(r.jenkins.Close)
 	r.jenkins.AddUser(jenkinsUser, jenkinsToken, jenkinstest.OverallAdminister)
 
-	r.sim = nodesim.New(nodesim.Config{Client: env.Client, Namespace: r.ns, Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).Named("nodesim")})
-	go func() { _ = r.sim.Run(ctx) }()
+	// One simulated node per scenario: scenarios run in parallel, and Node objects are cluster-wide.
+	r.sim = nodesim.New(nodesim.Config{Client: env.Client, Namespace: r.ns, NodeName: "node-" + r.ns,
+		Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).Named("nodesim")})
+	simDone := make(chan error, 1)
+	go func() { simDone <- r.sim.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-simDone; err != nil {
+			t.Errorf("node simulator: %v", err)
+		}
+	})
 
 	r.pods = trackPods(ctx, t, r.ns)
 	r.templates = filepath.Join(t.TempDir(), "templates.yaml")
