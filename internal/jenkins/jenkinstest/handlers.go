@@ -343,14 +343,28 @@ func (s *Server) nodeFor(name string) *node {
 }
 
 func (s *Server) handleComputer(q *request) {
+	n := s.computerFor(q, "")
+	if n == nil {
+		return
+	}
+	s.writeBean(q, func() *bean { return s.computerBean(n, q.lang) })
+}
+
+// computerFor finds the node a /computer/NAME/... request names and checks the permission the
+// action needs (none when perm is ""), answering 404 or 403 itself as Jenkins does; nil means the
+// answer is already written.
+func (s *Server) computerFor(q *request, perm Permission) *node {
 	s.mu.Lock()
 	n := s.nodeFor(q.segs[1])
 	s.mu.Unlock()
 	if n == nil {
 		notFound(q)
-		return
+		return nil
 	}
-	s.writeBean(q, func() *bean { return s.computerBean(n, q.lang) })
+	if perm != "" && !s.check(q, perm) {
+		return nil
+	}
+	return n
 }
 
 func (s *Server) handleCrumb(q *request) {
@@ -533,14 +547,8 @@ func staplerClass(m map[string]any) string {
 // handleDeleteNode is Computer.doDoDelete: the node goes, its agent is disconnected ("Node is
 // being removed") and builds running there are aborted.
 func (s *Server) handleDeleteNode(q *request) {
-	s.mu.Lock()
-	n := s.nodeFor(q.segs[1])
-	s.mu.Unlock()
+	n := s.computerFor(q, AgentDelete)
 	if n == nil {
-		notFound(q)
-		return
-	}
-	if !s.check(q, AgentDelete) {
 		return
 	}
 	if n.builtIn {
@@ -602,14 +610,8 @@ func (s *Server) handleToggleOffline(q *request) {
 
 // handleChangeOfflineCause is Computer.doChangeOfflineCause: temporarily offline with a reason.
 func (s *Server) handleChangeOfflineCause(q *request) {
-	s.mu.Lock()
-	n := s.nodeFor(q.segs[1])
-	s.mu.Unlock()
+	n := s.computerFor(q, AgentDisconnect)
 	if n == nil {
-		notFound(q)
-		return
-	}
-	if !s.check(q, AgentDisconnect) {
 		return
 	}
 	s.mu.Lock()
@@ -622,14 +624,8 @@ func (s *Server) handleChangeOfflineCause(q *request) {
 // handleDisconnect is Computer.doDoDisconnect: the agent is dropped with a UserCause, without
 // marking the computer temporarily offline.
 func (s *Server) handleDisconnect(q *request) {
-	s.mu.Lock()
-	n := s.nodeFor(q.segs[1])
-	s.mu.Unlock()
+	n := s.computerFor(q, AgentDisconnect)
 	if n == nil {
-		notFound(q)
-		return
-	}
-	if !s.check(q, AgentDisconnect) {
 		return
 	}
 	s.mu.Lock()
