@@ -427,6 +427,7 @@ func (c *Controller) loads(snap *snapshot, waiting map[string][]jenkins.Demand, 
 			l.OldestWaiting = waiting[t.Name][0].InQueueSince
 		}
 		l.BackedOff, _ = c.backoff.active(t.Name, now)
+		l.Probing = c.backoff.probing(t.Name)
 		byName[t.Name] = l
 	}
 	for _, a := range snap.agents {

@@ -23,6 +23,10 @@ type templateLoad struct {
 	OldestWaiting time.Time
 	// BackedOff is true while the template waits after a failure.
 	BackedOff bool
+	// Probing is true after a failure until an agent of the template comes online: one agent at a
+	// time finds out whether the cause is gone, rather than a whole batch failing again (a full
+	// quota would otherwise refuse every waiting build's agent on every retry).
+	Probing bool
 }
 
 // planCreates decides how many agents to create per template: the builds waiting minus the agents
@@ -44,6 +48,9 @@ func planCreates(loads []templateLoad, globalLive, maxAgents int) map[string]int
 			continue
 		}
 		n := l.Waiting - l.Ready
+		if l.Probing {
+			n = min(n, 1-l.Ready)
+		}
 		if l.MaxAgents > 0 {
 			n = min(n, l.MaxAgents-l.Live)
 		}
@@ -90,6 +97,13 @@ func (b *backoff) succeed(template string) {
 	defer b.mu.Unlock()
 	delete(b.failures, template)
 	delete(b.until, template)
+}
+
+// probing reports whether the template failed since an agent of it last came online.
+func (b *backoff) probing(template string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.failures[template] > 0
 }
 
 // active reports whether the template is still waiting, and until when.

@@ -62,6 +62,16 @@ func TestPlanCreates(t *testing.T) {
 			want:  map[string]int{"maven": 1},
 		},
 		{
+			name:  "after a failure one agent probes",
+			loads: []templateLoad{{Name: "maven", Waiting: 8, MaxAgents: 10, Probing: true}},
+			want:  map[string]int{"maven": 1},
+		},
+		{
+			name:  "a probe already on its way is enough",
+			loads: []templateLoad{{Name: "maven", Waiting: 8, Ready: 1, Live: 1, MaxAgents: 10, Probing: true}},
+			want:  map[string]int{},
+		},
+		{
 			name:  "surplus creates nothing",
 			loads: []templateLoad{{Name: "maven", Waiting: 1, Ready: 3, Live: 3, MaxAgents: 10}},
 			want:  map[string]int{},

@@ -45,6 +45,17 @@ func TestQuotaRefusalsBackOffAndEveryBuildRuns(t *testing.T) {
 	if !strings.Contains(refused[0].Message, "quota exceeded") {
 		t.Errorf("ProvisioningRefused says %q, want it to say quota exceeded", refused[0].Message)
 	}
+	// Backed off, one probe at a time: a handful of refused attempts (a batch when an agent of the
+	// template has just come online, then single probes with growing gaps), not one per waiting
+	// build per poll, which would be about 6 × 50 polls here.
+	attempts := 0
+	for _, e := range refused {
+		attempts += int(max(e.Count, 1))
+	}
+	t.Logf("%d creations refused by the quota", attempts)
+	if attempts > 20 {
+		t.Errorf("%d refused creations for 6 builds under a quota of 2: the template is not backing off", attempts)
+	}
 	r.pods.mu.Lock()
 	defer r.pods.mu.Unlock()
 	if r.pods.maxTotal > 2 {
