@@ -108,7 +108,8 @@ func ManagedSelector() labels.Selector {
 func (c *Controller) Run(ctx context.Context) error {
 	factory := informers.NewSharedInformerFactoryWithOptions(c.kube, 0,
 		informers.WithNamespace(c.cfg.Namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = ManagedSelector().String() }))
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = ManagedSelector().String() }),
+		informers.WithTransform(trimForCache))
 	pods := factory.Core().V1().Pods()
 	secrets := factory.Core().V1().Secrets()
 	c.podLister = pods.Lister().Pods(c.cfg.Namespace)
@@ -176,6 +177,16 @@ func (c *Controller) ensurePlaceholder(ctx context.Context) error {
 		return fmt.Errorf("ensure placeholder node %s: %w", c.cfg.PlaceholderName, err)
 	}
 	return nil
+}
+
+// trimForCache drops what the controller never reads from cached pods and Secrets: managedFields
+// are often the largest part of an object, and with a thousand agents the cache is most of the
+// process's memory.
+func trimForCache(obj any) (any, error) {
+	if m, ok := obj.(metav1.Object); ok {
+		m.SetManagedFields(nil)
+	}
+	return obj, nil
 }
 
 // observed clears the expectation of a pod the informer now shows.

@@ -22,9 +22,9 @@
 //
 // Provisioning order, so that a crash between any two steps leaves only things the reaper recognises:
 // Jenkins node (description carries a marker and its creation time) → agent secret (read from
-// jenkins-agent.jnlp) → Secret (labelled) → Pod (labelled, annotated) → the Secret's ownerReference to
-// the Pod. A node without a pod, a Secret without a pod, and a pod without a node are each removed
-// once older than a grace period.
+// jenkins-agent.jnlp) → Pod (labelled, annotated) → Secret (labelled, owned by the pod). A node
+// without a pod, a Secret without a pod, and a pod without a node are each removed once older than a
+// grace period; a pod whose Secret never came fails with CreateContainerConfigError and is removed.
 //
 // One build per agent: the moment an agent is seen busy it is marked temporarily offline in Jenkins, so
 // no second build lands on it; once its executors are idle again it is done and deleted. While any agent

@@ -12,7 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/jenkins-agent-provisioner/provisioner/internal/jenkins"
 	"github.com/jenkins-agent-provisioner/provisioner/internal/podtemplate"
@@ -37,8 +36,8 @@ func (c *Controller) provisionAsync(ctx context.Context, t *podtemplate.Template
 	})
 }
 
-// provision creates one agent: Jenkins node → its secret → Secret → Pod → the Secret's owner. A crash
-// between any two steps leaves a node with our marker, or a labelled Secret, that the reaper removes.
+// provision creates one agent: Jenkins node → its secret → Pod → Secret owned by the pod. A crash
+// between any two steps leaves a node with our marker, or a labelled pod, that the reaper removes.
 func (c *Controller) provision(ctx context.Context, t *podtemplate.Template, name string, queuedAt time.Time) error {
 	log := c.log.With(zap.String("agent", name), zap.String("template", t.Name))
 	mode := jenkins.ModeExclusive
@@ -83,22 +82,26 @@ func (c *Controller) provision(ctx context.Context, t *podtemplate.Template, nam
 		pod.Annotations[annotationQueuedAt] = queuedAt.UTC().Format(time.RFC3339Nano)
 	}
 
-	secrets := c.kube.CoreV1().Secrets(c.cfg.Namespace)
-	if _, err := secrets.Create(ctx, sec, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		c.kubeError("create", "secrets", err)
-		c.refused(t, pod, err)
-		c.undoNode(ctx, name, log)
-		return fmt.Errorf("create Secret %s: %w", name, err)
-	}
+	// The pod first, then its Secret with the pod as owner: two writes, no patch. The pod names the
+	// Secret through secretKeyRef; a kubelet resolves that only after scheduling and sandbox creation,
+	// long after the Secret (one API call later) exists, and a pod whose Secret never came shows
+	// CreateContainerConfigError and is failed and removed like any other.
 	created, err := c.kube.CoreV1().Pods(c.cfg.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 	if err != nil {
 		c.kubeError("create", "pods", err)
 		c.refused(t, pod, err)
 		c.undoNode(ctx, name, log)
-		if derr := secrets.Delete(context.WithoutCancel(ctx), name, metav1.DeleteOptions{}); derr != nil && !apierrors.IsNotFound(derr) {
-			log.Warn("delete Secret of agent whose pod was refused", zap.Error(derr))
-		}
 		return fmt.Errorf("create pod %s: %w", name, err)
+	}
+	podtemplate.SetSecretOwner(sec, created)
+	if _, err := c.kube.CoreV1().Secrets(c.cfg.Namespace).Create(ctx, sec, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		c.kubeError("create", "secrets", err)
+		c.refused(t, pod, err)
+		if derr := c.kube.CoreV1().Pods(c.cfg.Namespace).Delete(context.WithoutCancel(ctx), name, metav1.DeleteOptions{}); derr != nil && !apierrors.IsNotFound(derr) {
+			log.Warn("delete pod whose Secret was refused (the reaper will retry)", zap.Error(derr))
+		}
+		c.undoNode(ctx, name, log)
+		return fmt.Errorf("create Secret %s: %w", name, err)
 	}
 	c.metrics.provisioned.WithLabelValues(t.Name).Inc()
 	if !queuedAt.IsZero() {
@@ -107,14 +110,6 @@ func (c *Controller) provision(ctx context.Context, t *podtemplate.Template, nam
 	c.recorder.Eventf(created, corev1.EventTypeNormal, "Provisioned", "Agent %s for template %s (labels %s) registered in Jenkins and pod created",
 		name, t.Name, strings.Join(t.Labels, " "))
 	log.Info("agent pod created")
-
-	// The Secret goes with its pod when the garbage collector runs; the reaper covers clusters
-	// where it does not, and a crash before this line.
-	podtemplate.SetSecretOwner(sec, created)
-	if _, err := secrets.Patch(ctx, name, types.MergePatchType, ownerPatch(sec), metav1.PatchOptions{}); err != nil {
-		c.kubeError("patch", "secrets", err)
-		log.Warn("set the agent Secret's owner (the reaper will retry)", zap.Error(err))
-	}
 	return nil
 }
 
