@@ -323,7 +323,9 @@ func (c *Controller) act(ctx context.Context, snap *snapshot) {
 				c.start(a.Name, func() { c.deletePodAndSecret(ctx, a, "retention expired") })
 			}
 		case Idle, Starting:
-			if a.Pod != nil && (a.State == Idle || a.Pod.Status.Phase == corev1.PodRunning) {
+			// Any agent that is, or may any moment be, connected and unmarked: a starting pod can
+			// connect, take a build and finish a short one between two polls.
+			if a.Pod != nil && !a.Marked {
 				exposed++
 			}
 		}
@@ -659,6 +661,11 @@ func (c *Controller) markBusy(ctx context.Context, a *Agent) {
 	if a.Build != "" {
 		reason += " (" + a.Build + ")"
 	}
+	// A mark is a tiny request that must land before the build ends. Give up on a slow attempt
+	// quickly: the next busy watch or poll (a fraction of a second later) starts a fresh one,
+	// rather than one hung connection holding the agent unmarked for the client's full timeout.
+	ctx, cancel := context.WithTimeout(ctx, markTimeout)
+	defer cancel()
 	if err := c.jenkins.SetTemporarilyOffline(ctx, a.Name, reason); err != nil {
 		c.logAgent(a).Warn("mark busy agent temporarily offline", zap.Error(err))
 		return
@@ -850,6 +857,9 @@ func (c *Controller) ownSecret(ctx context.Context, s *corev1.Secret, pod *corev
 		c.kubeError("patch", "secrets", err)
 	}
 }
+
+// markTimeout bounds one attempt to mark an agent busy, retries included.
+const markTimeout = 2 * time.Second
 
 // nodeMarker starts the description of every Jenkins node we create.
 const nodeMarker = "[jenkins-agent-provisioner]"

@@ -110,6 +110,15 @@ func (c *Controller) provision(ctx context.Context, t *podtemplate.Template, nam
 	c.recorder.Eventf(created, corev1.EventTypeNormal, "Provisioned", "Agent %s for template %s (labels %s) registered in Jenkins and pod created",
 		name, t.Name, strings.Join(t.Labels, " "))
 	log.Info("agent pod created")
+	// Arm the busy watch now: this agent may connect, take a build and finish it before the next
+	// poll would have counted it.
+	c.mu.Lock()
+	c.exposed++
+	c.mu.Unlock()
+	select {
+	case c.exposedKick <- struct{}{}:
+	default:
+	}
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jenkins-agent-provisioner/provisioner/internal/jenkins"
 	"github.com/jenkins-agent-provisioner/provisioner/internal/jenkins/jenkinstest"
+	"github.com/jenkins-agent-provisioner/provisioner/internal/lifecycle"
 	"github.com/jenkins-agent-provisioner/provisioner/internal/podtemplate"
 )
 
@@ -247,4 +248,26 @@ func mustDo(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// With the default intervals (poll 1 s, busy watch 250 ms), builds much shorter than a poll still
+// get a pod each, while more builds of the same label wait: the guarantee the README states.
+func TestShortBuildsEachGetTheirOwnPod(t *testing.T) {
+	r := newRig(t, rigOptions{maxPerTemplate: 4, config: func(c *lifecycle.Config) {
+		c.PollInterval = time.Second
+		c.BusyPollInterval = 250 * time.Millisecond
+	}})
+	maven, _, _ := createJobs(r.jenkins, 16, 600*time.Millisecond)
+	r.queue(len(maven), maven...)
+	builds := r.waitBuilds(len(maven), 2*time.Minute)
+	byNode := map[string][]string{}
+	for _, b := range builds {
+		byNode[b.Node] = append(byNode[b.Node], b.Job)
+	}
+	for node, jobs := range byNode {
+		if len(jobs) != 1 {
+			t.Errorf("agent %s ran %d builds %v of 600 ms, want 1", node, len(jobs), jobs)
+		}
+	}
+	r.assertNothingLeft(time.Minute)
 }
