@@ -1,0 +1,81 @@
+// Command bench measures the provisioner under load (`make bench`): latency under Poisson arrivals,
+// a 1000-build burst against a plain client-go loop, Jenkins traffic per poll, memory and CPU, and
+// idle pod time. It writes <out>/report.md and <out>/report.json; see test/harness.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jenkins-agent-provisioner/provisioner/test/harness"
+)
+
+func main() {
+	out := flag.String("out", "_output/bench", "folder for report.md, report.json and the run's logs")
+	scale := flag.String("scale", "full", "scale: "+names())
+	reps := flag.Int("reps", 0, "repetitions of the latency and burst runs (0: the scale's)")
+	burst := flag.Int("burst", 0, "builds in the burst, and agents in the footprint run (0: the scale's)")
+	poll := flag.Duration("poll-interval", time.Second, "PROVISIONER_POLL_INTERVAL")
+	qps := flag.Float64("kube-qps", 50, "PROVISIONER_KUBE_QPS, also the baseline loop's")
+	kburst := flag.Int("kube-burst", 100, "PROVISIONER_KUBE_BURST, also the baseline loop's")
+	seed := flag.Uint64("seed", 1, "seed of the arrival processes")
+	only := flag.String("only", "", "comma-separated scenarios to run (latency, burst, cost); empty: all")
+	flag.Parse()
+	sc, ok := harness.BenchScales[*scale]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "bench: unknown -scale %q (want %s)\n", *scale, names())
+		os.Exit(2)
+	}
+	if *reps > 0 {
+		sc.Reps = *reps
+	}
+	if *burst > 0 {
+		sc.BurstBuilds = *burst
+		sc.CostAgents = []int{min(100, *burst), *burst}
+		sc.CostQueued = []int{min(100, *burst), *burst}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	plane, err := harness.StartPlane(*out, os.Stderr)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		os.Exit(1)
+	}
+	opts := harness.BenchOptions{Scale: sc, PollInterval: *poll, KubeQPS: *qps, KubeBurst: *kburst, Seed: *seed, Only: map[string]bool{}}
+	for s := range strings.SplitSeq(*only, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			opts.Only[s] = true
+		}
+	}
+	r := plane.Bench(ctx, opts)
+	if err := plane.Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: stopping the control plane: %v\n", err)
+	}
+	if err := harness.WriteReport(*out, r, r.Markdown()); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		os.Exit(1)
+	}
+	fmt.Print(r.Markdown())
+	fmt.Fprintf(os.Stderr, "bench: report in %s/report.md and report.json\n", *out)
+	// Missed targets are findings, stated in the report; only a scenario that could not run fails
+	// the command.
+	if len(r.Errors) > 0 {
+		os.Exit(1)
+	}
+}
+
+func names() string {
+	var n []string
+	for k := range harness.BenchScales {
+		n = append(n, k)
+	}
+	sort.Strings(n)
+	return strings.Join(n, "|")
+}
