@@ -218,14 +218,18 @@ type snapshot struct {
 // created for a build that already has one.
 func (c *Controller) poll(ctx context.Context) error {
 	start := c.now()
-	computers, err := c.jenkins.Computers(ctx)
+	// A hung request must not blind the controller for the client's whole retry budget: give the
+	// two reads a deadline, and let the next poll try afresh.
+	readCtx, cancel := context.WithTimeout(ctx, max(5*c.cfg.PollInterval, 5*time.Second))
+	defer cancel()
+	computers, err := c.jenkins.Computers(readCtx)
 	if err != nil {
 		// Never decide on half a view: deleting or creating from a stale or partial picture is how
 		// builds get dropped and agents killed.
 		c.setReady(false)
 		return fmt.Errorf("read Jenkins computers: %w", err)
 	}
-	demand, err := c.jenkins.Queue(ctx)
+	demand, err := c.jenkins.Queue(readCtx)
 	if err != nil {
 		c.setReady(false)
 		return fmt.Errorf("read Jenkins queue: %w", err)
@@ -636,7 +640,9 @@ func (c *Controller) busyWatch(ctx context.Context) {
 			return
 		case <-time.After(c.cfg.BusyPollInterval):
 		}
-		computers, err := c.jenkins.Computers(ctx)
+		readCtx, cancel := context.WithTimeout(ctx, markTimeout)
+		computers, err := c.jenkins.Computers(readCtx)
+		cancel()
 		if err != nil {
 			continue
 		}
