@@ -127,15 +127,17 @@ func classify(pod *corev1.Pod, c *jenkins.Computer, now, jenkinsSeenAt time.Time
 		// The node is created before the pod, so a pod without a node means the node went away
 		// (deleted in Jenkins by someone, or by us before a crash). Judge only pods older than both
 		// the grace and the Jenkins read.
+		// Judge by the Jenkins view's time, not by now: a slow or retried read can be seconds old
+		// when it is used. creationTimestamp has one-second resolution, hence the extra second.
 		created := pod.CreationTimestamp.Time
-		if !created.Before(jenkinsSeenAt) {
+		if !created.Add(time.Second).Before(jenkinsSeenAt) {
 			return Starting, ""
 		}
 		// An agent that exited (its node deleted, by us before a crash or by someone) needs no grace.
 		if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 			return Orphan, "agent exited and its Jenkins node is gone"
 		}
-		if now.Sub(created) > o.OrphanGrace {
+		if jenkinsSeenAt.Sub(created) > o.OrphanGrace {
 			return Orphan, "agent pod without a Jenkins node"
 		}
 		return Starting, ""
@@ -160,7 +162,8 @@ func classify(pod *corev1.Pod, c *jenkins.Computer, now, jenkinsSeenAt time.Time
 	if v, err := time.ParseDuration(pod.Annotations[annotationConnectTimeout]); err == nil && v > 0 {
 		timeout = v
 	}
-	if now.Sub(pod.CreationTimestamp.Time) > timeout {
+	// "Not online" is what the Jenkins view says, so the timeout is measured to the view's time.
+	if jenkinsSeenAt.Sub(pod.CreationTimestamp.Time) > timeout {
 		return Failed, fmt.Sprintf("agent not online within connectTimeout %s", timeout)
 	}
 	return Starting, ""

@@ -93,6 +93,7 @@ func TestClassify(t *testing.T) {
 		{"pod without node, young", testPod(10 * time.Second), nil, Starting, ""},
 		{"pod without node, past grace", testPod(time.Minute), nil, Orphan, "without a Jenkins node"},
 		{"pod newer than the Jenkins read is not judged", testPod(0), nil, Starting, ""},
+		{"pod made within a second of the read is not judged (timestamps have 1 s resolution)", testPod(1500 * time.Millisecond), nil, Starting, ""},
 		{"agent exited, node gone: no grace needed", testPod(10*time.Second, func(p *corev1.Pod) { p.Status.Phase = corev1.PodSucceeded }), nil, Orphan, "agent exited"},
 		{"node without pod", nil, computer(), Orphan, "without a pod"},
 		{"terminating", testPod(time.Minute, func(p *corev1.Pod) { now := metav1.NewTime(t0); p.DeletionTimestamp = &now }), computer(online), Terminating, ""},
@@ -116,6 +117,26 @@ func unschedulable(since time.Duration) func(*corev1.Pod) {
 	return func(p *corev1.Pod) {
 		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
 			Reason: corev1.PodReasonUnschedulable, Message: "0/1 nodes are available", LastTransitionTime: metav1.NewTime(t0.Add(-since))}}
+	}
+}
+
+// A Jenkins view that is old by the time it is used (a slow or retried read) must not condemn pods
+// made after it was taken, however old they are by now.
+func TestClassifyJudgesByTheJenkinsViewsTime(t *testing.T) {
+	opts := classifyOptions{DefaultConnectTimeout: 5 * time.Second, OrphanGrace: 5 * time.Second}
+	seen := t0.Add(-10 * time.Second) // the computer list was read 10 s ago
+	pod := testPod(9500*time.Millisecond, running)
+	pod.Annotations[annotationConnectTimeout] = "5s"
+	if got, why := classify(pod, nil, t0, seen, opts); got != Starting {
+		t.Errorf("pod made after the view, node missing from it: %s (%s), want starting", got, why)
+	}
+	if got, why := classify(pod, computer(), t0, seen, opts); got != Starting {
+		t.Errorf("pod made after the view, offline in it: %s (%s), want starting", got, why)
+	}
+	old := testPod(20*time.Second, running)
+	old.Annotations[annotationConnectTimeout] = "5s"
+	if got, _ := classify(old, computer(), t0, seen, opts); got != Failed {
+		t.Errorf("pod 10 s old when the view was taken, still offline: %s, want failed", got)
 	}
 }
 
