@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -21,6 +22,7 @@ func main() {
 	scale := flag.String("scale", "full", "scale: full|smoke")
 	fuzz := flag.Duration("fuzztime", -1, "time per fuzz target (negative: the scale's; 0: skip)")
 	seed := flag.Uint64("seed", 1, "seed of arrivals, kill moments and faults")
+	only := flag.String("only", "", "comma-separated scenarios to run: kill,faults,apiserver,quota,leader (default all)")
 	flag.Parse()
 	sc, ok := harness.ChaosScales[*scale]
 	if !ok {
@@ -29,6 +31,9 @@ func main() {
 	}
 	if *fuzz >= 0 {
 		sc.FuzzTime = *fuzz
+	}
+	if *only != "" {
+		sc.Only = strings.Split(*only, ",")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os/exec"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -27,7 +28,9 @@ import (
 
 // ChaosScale sizes the fault scenarios.
 type ChaosScale struct {
-	Name         string        `json:"name"`
+	Name string `json:"name"`
+	// Only names the scenarios to run (kill, faults, apiserver, quota, leader); empty: all.
+	Only         []string      `json:"only,omitempty"`
 	KillBuilds   int           `json:"killBuilds"`
 	Kills        int           `json:"kills"`
 	FaultBuilds  int           `json:"faultBuilds"`
@@ -116,16 +119,19 @@ func chaosEnv() map[string]string {
 func (p *Plane) Chaos(ctx context.Context, sc ChaosScale, seed uint64) *ChaosReport {
 	r := &ChaosReport{Date: time.Now().UTC(), Machine: ThisMachine(), Scale: sc}
 	scenarios := []struct {
-		name string
-		run  func(context.Context, ChaosScale, *rand.Rand, *ChaosRun) error
+		key, name string
+		run       func(context.Context, ChaosScale, *rand.Rand, *ChaosRun) error
 	}{
-		{"SIGKILL the provisioner", p.chaosKill},
-		{"Jenkins faults and outage", p.chaosJenkins},
-		{"apiserver restarted", p.chaosAPIServer},
-		{"ResourceQuota", p.chaosQuota},
-		{"leader election, leader killed", p.chaosLeader},
+		{"kill", "SIGKILL the provisioner", p.chaosKill},
+		{"faults", "Jenkins faults and outage", p.chaosJenkins},
+		{"apiserver", "apiserver restarted", p.chaosAPIServer},
+		{"quota", "ResourceQuota", p.chaosQuota},
+		{"leader", "leader election, leader killed", p.chaosLeader},
 	}
 	for i, s := range scenarios {
+		if len(sc.Only) > 0 && !slices.Contains(sc.Only, s.key) {
+			continue
+		}
 		p.Log.Info("chaos: "+s.name, zap.Int("scenario", i+1))
 		run := ChaosRun{Scenario: s.name, Facts: map[string]float64{}}
 		begin := time.Now()
