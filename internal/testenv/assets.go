@@ -50,7 +50,7 @@ func AssetsDir() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("finding the control plane binaries: working directory: %w", err)
 	}
-	root, err := moduleRoot(wd)
+	root, err := ModuleRoot(wd)
 	if err != nil {
 		return "", fmt.Errorf("finding the control plane binaries: %w; set %s instead", err, assetsEnv)
 	}
@@ -65,8 +65,10 @@ func AssetsDir() (string, error) {
 	return dir, nil
 }
 
-// moduleRoot returns the nearest folder at or above dir holding a go.mod.
-func moduleRoot(dir string) (string, error) {
+// ModuleRoot returns the nearest folder at or above dir holding a go.mod. Test rigs use it to find
+// the module (to build the binary, or the shared fixtures beside the checkout) wherever `go test`
+// or `go run` started them.
+func ModuleRoot(dir string) (string, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return "", fmt.Errorf("module root: %w", err)

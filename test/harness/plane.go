@@ -2,7 +2,6 @@ package harness
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -60,26 +59,9 @@ func StartPlane(dir string, progress io.Writer) (*Plane, error) {
 // Stop stops the control plane. The folder (binary, logs) stays.
 func (p *Plane) Stop() error { return p.Env.Stop() }
 
-// moduleRoot walks up from the working directory to go.mod: `go run ./test/bench` and `go test`
-// start in different folders, and the binary must be built from the module root.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("working directory: %w", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		} else if !errors.Is(err, os.ErrNotExist) {
-			return "", fmt.Errorf("module root: %w", err)
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod in the working directory or any parent: run from inside the module")
-		}
-		dir = parent
-	}
-}
+// moduleRoot is the module's root seen from the working directory: `go run ./test/bench` and
+// `go test` start in different folders, and the binary must be built from the module root.
+func moduleRoot() (string, error) { return testenv.ModuleRoot(".") }
 
 // progressLogger prints the harness's own progress lines, human-readable, at info level.
 func progressLogger(w io.Writer) *zap.Logger {
