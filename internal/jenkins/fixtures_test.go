@@ -11,27 +11,14 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// fixturesDir finds the recorded Jenkins payloads: <module root>/../shared/fixtures/jenkins, where CI
-// puts a copy of shared/ beside the clone.
+// fixturesDir is where the recorded Jenkins payloads live: testdata/fixtures inside this package,
+// copied with their SOURCES.md so that a plain clone passes its tests. The emulator's conformance test
+// reads the same folder.
 func fixturesDir(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatalf("getwd: %v", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatalf("no go.mod above the test's directory: cannot locate ../shared/fixtures/jenkins")
-		}
-		dir = parent
-	}
-	fx := filepath.Join(filepath.Dir(dir), "shared", "fixtures", "jenkins")
+	const fx = "testdata/fixtures"
 	if st, err := os.Stat(fx); err != nil || !st.IsDir() {
-		t.Fatalf("recorded Jenkins payloads missing: want them in %s (a copy of shared/ beside the module root): %v", fx, err)
+		t.Fatalf("recorded Jenkins payloads missing: want them in internal/jenkins/%s: %v", fx, err)
 	}
 	return fx
 }

@@ -15,26 +15,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// fixturesDir finds ../shared/fixtures/jenkins next to the module root.
+// fixturesDir is the folder of recorded Jenkins payloads, kept once in the repository beside the
+// client (internal/jenkins/testdata/fixtures) and read by both packages' tests.
 func fixturesDir(t *testing.T) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-	fx := filepath.Join(dir, "..", "shared", "fixtures", "jenkins")
+	fx := filepath.Join("..", "testdata", "fixtures")
 	if st, err := os.Stat(fx); err != nil || !st.IsDir() {
-		t.Fatalf("recorded Jenkins payloads not found at %s (expected <module root>/../shared/fixtures/jenkins): %v", fx, err)
+		t.Fatalf("recorded Jenkins payloads not found at internal/jenkins/testdata/fixtures: %v", err)
 	}
 	return fx
 }

@@ -1,7 +1,7 @@
 // Package jenkinstest is an emulated Jenkins controller for tests: an HTTP server whose answers
 // have the shape of a current Jenkins (2.4xx), so that the provisioner's client, a third-party
 // client (gojenkins) and the node simulator can be tested against it without a JVM. It is shaped
-// after Jenkins core's source and the recorded payloads in ../shared/fixtures/jenkins, never after
+// after Jenkins core's source and the recorded payloads in ../testdata/fixtures, never after
 // a client; TestConformance checks every recording against the emulator's own answers.
 //
 // What it models:
