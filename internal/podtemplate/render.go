@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -42,6 +42,7 @@ func Render(t *Template, id Identity) (*corev1.Pod, *corev1.Secret, error) {
 	}
 	pod.Annotations[AnnotationJenkinsURL] = id.JenkinsURL
 	pod.Annotations[AnnotationNodeName] = id.Name
+	keepFromDisruption(pod.Annotations)
 
 	spec := &pod.Spec
 	spec.RestartPolicy = corev1.RestartPolicyNever
@@ -101,6 +102,24 @@ func Render(t *Template, id Identity) (*corev1.Pod, *corev1.Secret, error) {
 	return pod, secret, nil
 }
 
+// The annotations node autoscalers honour: a pod carrying them keeps its node from being drained or
+// consolidated away, so a build running on the agent is not killed to save a node.
+const (
+	AnnotationSafeToEvict  = "cluster-autoscaler.kubernetes.io/safe-to-evict"
+	AnnotationDoNotDisrupt = "karpenter.sh/do-not-disrupt"
+)
+
+// keepFromDisruption asks cluster-autoscaler and Karpenter not to evict the agent pod, unless the
+// template says otherwise itself (a template for short, restartable builds may well allow it).
+func keepFromDisruption(annotations map[string]string) {
+	if _, set := annotations[AnnotationSafeToEvict]; !set {
+		annotations[AnnotationSafeToEvict] = "false"
+	}
+	if _, set := annotations[AnnotationDoNotDisrupt]; !set {
+		annotations[AnnotationDoNotDisrupt] = "true"
+	}
+}
+
 func checkIdentity(id Identity) error {
 	var errs []error
 	if id.Name == "" {
@@ -118,10 +137,22 @@ func checkIdentity(id Identity) error {
 	return errors.Join(errs...)
 }
 
+// DefaultNoReconnectAfter bounds how long a rendered agent tries to reconnect after losing Jenkins
+// (remoting's -noReconnectAfter, counted from the disconnect: Engine.innerRun resets firstAttempt).
+// Jenkins waits ExecutorPickle.timeoutForNodeMillis (5 minutes) for a resumed node block's agent,
+// counted from when it is back up; the agent lost it when Jenkins went down, so it must outlast the
+// restart as well: twice the Jenkins wait. An agent whose node is gone for good then ends by itself.
+const DefaultNoReconnectAfter = 10 * time.Minute
+
+// defaultRemotingOpts are the options the rendered agent passes to remoting (Launcher): it reconnects
+// after a Jenkins restart or a dropped connection, as Pipeline's resumable node blocks need, for
+// DefaultNoReconnectAfter at most. remoting parses "10m" with DurationStyle (unit suffix ms/s/m/h/d).
+var defaultRemotingOpts = "-noReconnectAfter " + strconv.Itoa(int(DefaultNoReconnectAfter/time.Minute)) + "m"
+
 // agentEnv is the inbound agent's environment (read by the jenkins/inbound-agent entrypoint): the
-// defaults, with the template's own entries winning except JENKINS_SECRET (validation rejects it),
-// and -noReconnect kept in REMOTING_OPTS so that the agent exits when its node is deleted instead
-// of retrying forever.
+// defaults, with the template's own entries winning except JENKINS_SECRET (validation rejects it).
+// A template's own REMOTING_OPTS replaces the default whole: it may say -noReconnect, which remoting
+// refuses together with -noReconnectAfter.
 func agentEnv(t *Template, id Identity, c *corev1.Container) []corev1.EnvVar {
 	url := id.AgentJenkinsURL
 	if url == "" {
@@ -147,16 +178,13 @@ func agentEnv(t *Template, id Identity, c *corev1.Container) []corev1.EnvVar {
 	if id.Tunnel != "" {
 		defaults = append(defaults, corev1.EnvVar{Name: "JENKINS_TUNNEL", Value: id.Tunnel})
 	}
-	defaults = append(defaults, corev1.EnvVar{Name: "REMOTING_OPTS", Value: "-noReconnect"})
+	defaults = append(defaults, corev1.EnvVar{Name: "REMOTING_OPTS", Value: defaultRemotingOpts})
 
 	own := map[string]bool{}
 	out := make([]corev1.EnvVar, 0, len(defaults)+len(c.Env))
 	for _, e := range c.Env {
 		if e.Name == "JENKINS_SECRET" {
 			continue
-		}
-		if e.Name == "REMOTING_OPTS" && e.ValueFrom == nil && !strings.Contains(e.Value, "-noReconnect") {
-			e.Value = strings.TrimSpace(e.Value + " -noReconnect")
 		}
 		own[e.Name] = true
 		out = append(out, e)

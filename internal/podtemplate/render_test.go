@@ -183,8 +183,25 @@ func checkRendered(t *testing.T, tpl *Template, id Identity, pod *corev1.Pod, se
 			t.Errorf("%s = %q, want %q", name, env[name].Value, id.Name)
 		}
 	}
-	if !strings.Contains(env["REMOTING_OPTS"].Value, "-noReconnect") {
-		t.Errorf("REMOTING_OPTS = %q, want -noReconnect in it", env["REMOTING_OPTS"].Value)
+	// The agent reconnects unless the template says otherwise: no -noReconnect of ours.
+	wantOpts := "-noReconnectAfter 10m"
+	for _, c := range tpl.Pod.Spec.Containers {
+		for _, e := range c.Env {
+			if c.Name == JNLPContainerName && e.Name == "REMOTING_OPTS" {
+				wantOpts = e.Value
+			}
+		}
+	}
+	if got := env["REMOTING_OPTS"].Value; got != wantOpts {
+		t.Errorf("REMOTING_OPTS = %q, want %q", got, wantOpts)
+	}
+	for k, v := range map[string]string{AnnotationSafeToEvict: "false", AnnotationDoNotDisrupt: "true"} {
+		if own, set := tpl.Pod.Annotations[k]; set {
+			v = own
+		}
+		if pod.Annotations[k] != v {
+			t.Errorf("annotation %s = %q, want %q", k, pod.Annotations[k], v)
+		}
 	}
 	if jnlp.Image == "" {
 		t.Errorf("jnlp has no image")
@@ -214,7 +231,7 @@ func TestRenderDefaultJNLP(t *testing.T) {
 			{Name: "JENKINS_AGENT_WORKDIR", Value: "/home/jenkins/agent"},
 			{Name: "JENKINS_WEB_SOCKET", Value: "true"},
 			{Name: "JENKINS_TUNNEL", Value: "j-agent:50000"},
-			{Name: "REMOTING_OPTS", Value: "-noReconnect"},
+			{Name: "REMOTING_OPTS", Value: "-noReconnectAfter 10m"},
 		},
 		Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
 			corev1.ResourceCPU:    mustQuantity(t, "100m"),
@@ -231,6 +248,51 @@ func TestRenderDefaultJNLP(t *testing.T) {
 	}
 	if tpl.Pod.Spec.Containers != nil {
 		t.Errorf("Render changed the template: %+v", tpl.Pod.Spec.Containers)
+	}
+}
+
+// A template may turn reconnecting off and allow its pods to be evicted: its own REMOTING_OPTS and
+// annotations win over the defaults, and the defaults stay where it says nothing.
+func TestRenderTemplateOverridesDefaults(t *testing.T) {
+	doc := `templates:
+  - name: short
+    labels: [short]
+    pod:
+      metadata:
+        annotations: {cluster-autoscaler.kubernetes.io/safe-to-evict: "true", team: ci}
+      spec:
+        containers:
+          - name: jnlp
+            env:
+              - {name: REMOTING_OPTS, value: "-noReconnect"}
+`
+	set, err := Parse("t.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl, _ := set.Get("short")
+	pod, _, err := Render(tpl, goldenIdentity("short"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantAnn := map[string]string{
+		AnnotationJenkinsURL: "https://jenkins.example.com/", AnnotationNodeName: "short-abcde",
+		AnnotationSafeToEvict: "true", AnnotationDoNotDisrupt: "true", "team": "ci",
+	}
+	if diff := cmp.Diff(wantAnn, pod.Annotations); diff != "" {
+		t.Errorf("annotations (-want +got):\n%s", diff)
+	}
+	var opts []string
+	for _, e := range pod.Spec.Containers[0].Env {
+		if e.Name == "REMOTING_OPTS" {
+			opts = append(opts, e.Value)
+		}
+	}
+	if diff := cmp.Diff([]string{"-noReconnect"}, opts); diff != "" {
+		t.Errorf("REMOTING_OPTS (-want +got):\n%s", diff)
+	}
+	if _, set := tpl.Pod.Annotations[AnnotationDoNotDisrupt]; set {
+		t.Errorf("Render changed the template's annotations: %v", tpl.Pod.Annotations)
 	}
 }
 
