@@ -58,6 +58,12 @@ func (s *Server) handleAgent(q *request) {
 	if n.cause != nil && !n.tempOffline {
 		n.cause = nil // a fresh channel clears ChannelTermination; a user's offline mark stays
 	}
+	for _, e := range n.executors {
+		// A node block whose step ended while the agent was away ends now that Jenkins sees it.
+		if r := e.current; r != nil && r.blockDone && !r.done {
+			s.finishRun(r, "SUCCESS")
+		}
+	}
 	s.log.Info("agent connected", zap.String("agent", name))
 	s.maintain()
 	s.mu.Unlock()
@@ -96,11 +102,19 @@ func (s *Server) handleAgent(q *request) {
 	}
 }
 
-// agentLeft is SlaveComputer.onClosed for an agent that went away by itself: the computer goes
-// offline with a ChannelTermination cause and the builds on it fail.
+// agentLeft is SlaveComputer.onClosed for an agent that went away by itself.
 func (s *Server) agentLeft(n *node, conn *agentConn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.channelClosed(n, conn)
+}
+
+// channelClosed is the computer losing its channel: it goes offline with a ChannelTermination
+// cause; a freestyle build on it fails (its remote calls throw); a pipeline node block stays on
+// its executor waiting for the agent to reconnect (the durable step keeps running on the agent,
+// DurableTaskStep's watcher retries, ExecutorStepDynamicContext.FilePathTranslator finds the new
+// channel). Callers hold s.mu.
+func (s *Server) channelClosed(n *node, conn *agentConn) {
 	if n.conn != conn {
 		return
 	}
@@ -110,8 +124,8 @@ func (s *Server) agentLeft(n *node, conn *agentConn) {
 			reason: "Connection was broken: java.nio.channels.ClosedChannelException", timestamp: time.Now()}
 	}
 	s.nodeLost(n, func(r *run) string {
-		if r.job.kind == kindPipeline {
-			return "ABORTED"
+		if r.placeholder() {
+			return ""
 		}
 		return "FAILURE"
 	})

@@ -284,8 +284,9 @@ func (s *Server) runBean(r *run, l lang) *bean {
 // currentExecutable.
 func (s *Server) placeholderExecutableBean(r *run) *bean {
 	return &bean{class: "org.jenkinsci.plugins.workflow.support.steps.ExecutorStepExecution$PlaceholderTask$PlaceholderExecutable", props: []prop{
-		p("displayName", "part of "+r.job.name+" #"+strconv.Itoa(r.number)),
+		p("displayName", r.blockName()),
 		p("estimatedDuration", int64(-1)),
+		p("fullDisplayName", r.blockName()),
 		pv("number", 2, r.number),
 		p("timestamp", ms(r.started)),
 		pv("url", 2, r.url(s.url)),
@@ -349,8 +350,11 @@ func (s *Server) itemBean(it *queueItem, l lang, now time.Time) *bean {
 		props = append(props, p("buildableStartMilliseconds", ms(it.buildableAt)), p("pending", it.state == statePending))
 	case stateLeft:
 		var exe any
-		if it.executable != nil {
-			r := it.executable
+		switch r := it.executable; {
+		case r != nil && it.placeholder != nil:
+			// A node('...') item's executable is its task's PlaceholderExecutable, not the run.
+			exe = func() any { return s.placeholderExecutableBean(r) }
+		case r != nil:
 			exe = func() any { return s.runBean(r, l) }
 		}
 		props = append(props, p("cancelled", it.cancelled), p("executable", exe))

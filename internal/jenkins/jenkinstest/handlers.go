@@ -79,6 +79,10 @@ func (s *Server) route(segs []string) handler {
 		return handler{endpoint: "queue", fn: s.handleQueue}
 	case n == 5 && segs[0] == "queue" && segs[1] == "item" && api:
 		return handler{endpoint: "queueItem", fn: s.handleQueueItem}
+	case n == 4 && segs[0] == "queue" && segs[1] == "item" && segs[3] == "cancelQueue":
+		return handler{endpoint: "cancelQueue", post: true, fn: s.handleCancelQueue}
+	case n == 3 && segs[0] == "me" && api:
+		return handler{endpoint: "me", fn: s.handleMe}
 	case n == 2 && segs[0] == "queue" && segs[1] == "cancelItem":
 		return handler{endpoint: "cancelItem", post: true, fn: s.handleCancelItem}
 	case n == 3 && segs[0] == "computer" && api:
@@ -120,6 +124,18 @@ func (s *Server) route(segs []string) handler {
 // ServeHTTP answers like Jenkins: X-Jenkins on every answer, then faults, authentication, CSRF
 // and the handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	ph := s.phase
+	s.mu.Unlock()
+	if ph != phaseUp {
+		// Starting up (a request that reached the old server as it closed gets the same): the
+		// servlet context's "app" is HudsonIsLoading, which answers every path, before any
+		// authentication.
+		cw := &countingWriter{ResponseWriter: w, status: http.StatusOK}
+		starting(cw)
+		s.stats.record("starting", cw.status, cw.bytes)
+		return
+	}
 	w.Header().Set("X-Jenkins", s.opts.Version)
 	w.Header().Set("X-Jenkins-Session", fmt.Sprintf("%x", s.key[4:8]))
 	var segs []string

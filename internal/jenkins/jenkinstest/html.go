@@ -53,8 +53,10 @@ func jenkinsPage(w http.ResponseWriter, status int, title, body string) {
 `, html.EscapeString(title), body)
 }
 
-// failure is hudson.model.Failure rendered: 400 and the message in an "Error" page.
+// failure is hudson.model.Failure rendered by AbstractModelObject/error.jelly: 400, the message in
+// an X-Error header (st:setHeader) and in an "Error" page.
 func failure(w http.ResponseWriter, message string) {
+	w.Header().Set("X-Error", message)
 	jenkinsPage(w, http.StatusBadRequest, "Error", "<h1>Error</h1><p>"+html.EscapeString(message)+"</p>")
 }
 
@@ -98,13 +100,18 @@ func requirePOST(w http.ResponseWriter) {
 		`<h1>Form post required</h1><p>You must use POST method to trigger builds.</p><form method="POST"><input type="submit" value="Proceed"></form>`)
 }
 
-// starting is the page Jenkins serves with 503 while it restarts or starts up.
+// starting is hudson.util.HudsonIsLoading's index.jelly, the page every path answers with 503 while
+// Jenkins starts up: no X-Jenkins (Functions.advertiseHeaders finds no Jenkins instance yet), no
+// Retry-After, the English texts of index.properties. Fault-injected 503s and outages use it too.
 func starting(w http.ResponseWriter) {
-	w.Header().Set("Retry-After", "10")
-	htmlHeader(w, http.StatusServiceUnavailable)
-	fmt.Fprint(w, `<!DOCTYPE html><html><head><title>Starting Jenkins</title><meta http-equiv="refresh" content="5"></head>
-<body><div><h1>Please wait while Jenkins is getting ready to work<span>...</span></h1>
-<p>Your browser will reload automatically when Jenkins is ready.</p></div></body></html>
+	h := w.Header()
+	h.Del("X-Jenkins")
+	h.Del("X-Jenkins-Session")
+	h.Set("Expires", "0")
+	h.Set("Cache-Control", "no-cache,no-store,must-revalidate")
+	h.Set("Content-Type", "text/html;charset=UTF-8")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	fmt.Fprint(w, `<!DOCTYPE html><html lang="en"><head data-rooturl="" data-resurl="/static/e3b9d568" data-imagesurl="/static/e3b9d568/images" resURL="/static/e3b9d568"><title>Starting Jenkins</title><meta name="ROBOTS" content="NOFOLLOW"><meta name="viewport" content="width=device-width, initial-scale=1"><link rel="stylesheet" href="/static/e3b9d568/jsbundles/simple-page.css" type="text/css"></head><body><div class="simple-page" role="main"><div class="app-jenkins-booting"><div class="logo"><img src="/static/e3b9d568/images/svgs/logo.svg" alt="Jenkins logo"></div><h1 class="loading"><span class="jenkins-spinner">Jenkins is getting ready to work</span></h1><p class="restarting">Your browser will reload automatically when Jenkins is ready.</p></div></div><script src="/static/e3b9d568/scripts/loading.js" type="text/javascript"></script></body></html>
 `)
 }
 

@@ -118,6 +118,25 @@ type run struct {
 
 	placeholderID int64 // pipeline: the node('...') queue item
 	oneOff        bool  // pipeline: holds a one-off executor on the built-in node
+
+	// A pipeline node block's durable step runs on the agent whatever happens to the controller or
+	// the connection: due is when it ends there, and done only once Jenkins sees it end (the
+	// agent connected). blockDone marks a step that ended while its agent was away.
+	due       time.Time
+	blockDone bool
+	// suspended: the node block survived a restart (PlaceholderExecutable.run ignores the shutdown
+	// interrupt) and waits for start-up to queue it again; resumedID is that new queue item.
+	suspended bool
+	resumedID int64
+}
+
+// placeholder reports whether the run, when on a node's (not one-off) executor, is a pipeline
+// node block: a WorkflowRun is only ever there through its PlaceholderExecutable.
+func (r *run) placeholder() bool { return r.job.kind == kindPipeline }
+
+// blockName is PlaceholderTask.getDisplayName: "part of J #N".
+func (r *run) blockName() string {
+	return "part of " + r.job.name + " #" + strconv.Itoa(r.number)
 }
 
 func (r *run) url(root string) string {
@@ -211,6 +230,14 @@ func (n *node) nodeDisplayName() string {
 	return n.name
 }
 
+// selfName is the node's self label (Node.getSelfLabel): its name, "built-in" for the built-in node.
+func (n *node) selfName() string {
+	if n.builtIn {
+		return "built-in"
+	}
+	return n.name
+}
+
 // offline is Computer.isOffline: temporarily offline, or no channel. The built-in node is always
 // connected.
 func (n *node) offline() bool {
@@ -253,6 +280,11 @@ type queueItem struct {
 	executable   *run
 	leftAt       time.Time
 	user         string
+	// selfLabel is set on a node block resumed after a restart: PlaceholderExecutable.run switched
+	// the task's label to its computer's name (labelIsSelfLabel), so the item can only go back to
+	// that node. continued is ContinuedTask.isContinued (the block's body had started).
+	selfLabel string
+	continued bool
 }
 
 type itemState int
@@ -268,6 +300,9 @@ const (
 // labelOf returns the item's assigned label expression and whether it has one.
 func (it *queueItem) labelOf() (string, bool) {
 	var l string
+	if it.selfLabel != "" {
+		return it.selfLabel, true
+	}
 	if it.placeholder != nil {
 		l = it.job.label
 	} else if it.job.kind == kindFreestyle {

@@ -17,8 +17,8 @@ const leftItemTTL = 5 * time.Minute
 // change, so an idle agent gets a build within milliseconds; so does the emulator. Callers hold
 // s.mu.
 func (s *Server) maintain() {
-	if s.closed {
-		return
+	if s.closed || s.phase != phaseUp {
+		return // down or starting: no queue runs (Jenkins' Queue is not loaded yet)
 	}
 	now := time.Now()
 	for id, it := range s.left {
@@ -87,6 +87,12 @@ func (s *Server) maintainOnce(now time.Time) bool {
 	byLabel := map[string]*labelOffers{}
 	taken := 0 // executors reserved so far in this pass
 	refusalsNow := map[string]*refusals{}
+	s.holds = s.holds[:0]
+	for _, it := range s.itemsIn(stateBuildable) {
+		if it.continued {
+			s.holds = append(s.holds, it)
+		}
+	}
 	for _, it := range s.itemsIn(stateBuildable) {
 		if it.placeholder == nil && it.job.kind == kindPipeline {
 			// A WorkflowJob is a FlyweightTask: it runs on a one-off executor of the built-in node
@@ -100,6 +106,11 @@ func (s *Server) maintainOnce(now time.Time) bool {
 		if hasLabel {
 			key = lbl.key
 		}
+		if it.continued {
+			// A resumed node block is refused and accepted by other rules than demand of the same
+			// label (EnforceSelfLabel, ContinuedTask.Scheduler), so it gets its own cursor and refusals.
+			key = "continued:" + key
+		}
 		lo := byLabel[key]
 		if lo == nil {
 			lo = &labelOffers{takenAt: -1}
@@ -107,7 +118,7 @@ func (s *Server) maintainOnce(now time.Time) bool {
 		}
 		for lo.next < len(parked) {
 			o := parked[lo.next]
-			if o.e.idle() && s.offerRefusal(o.n, lbl, hasLabel) == accepted {
+			if o.e.idle() && s.offerRefusal(o.n, lbl, hasLabel, it).kind == accepted {
 				break
 			}
 			lo.next++
@@ -117,11 +128,14 @@ func (s *Server) maintainOnce(now time.Time) bool {
 			it.transient = nil
 			s.assign(it, o.n, o.e, now)
 			taken++
+			if it.continued {
+				s.holds = slices.DeleteFunc(s.holds, func(h *queueItem) bool { return h == it })
+			}
 			continue
 		}
 		// No executor takes the item, so every executor still idle refused it.
 		if lo.takenAt != taken {
-			lo.refused = s.refusalsFor(parked, lbl, hasLabel, key)
+			lo.refused = s.refusalsFor(parked, lbl, hasLabel, key, it)
 			lo.takenAt = taken
 			refusalsNow[key] = lo.refused
 		}
@@ -145,20 +159,35 @@ const (
 	refusedLabelMissing
 	refusedReserved
 	refusedOffline
+	refusedSelfLabel // PlaceholderTask.EnforceSelfLabel
+	refusedHoldOn    // ContinuedTask.Scheduler's HoldOnPlease
 )
 
 // offerRefusal is JobOffer.getCauseOfBlockage: Node.canTake first (label, exclusive mode), then
-// the computer's state.
-func (s *Server) offerRefusal(n *node, lbl *label, hasLabel bool) refusalKind {
+// the QueueTaskDispatchers (workflow-durable-task-step's PlaceholderTask.EnforceSelfLabel, and
+// durable-task's ContinuedTask.Scheduler, which holds every other item off a node a resumed node
+// block could take), then the computer's state (Computer.isOffline: temporarily offline or no
+// channel).
+func (s *Server) offerRefusal(n *node, lbl *label, hasLabel bool, it *queueItem) refusal {
 	switch {
 	case hasLabel && !lbl.matches(n):
-		return refusedLabelMissing
+		return refusal{n: n, kind: refusedLabelMissing}
 	case !hasLabel && n.mode == "EXCLUSIVE":
-		return refusedReserved
-	case n.offline():
-		return refusedOffline
+		return refusal{n: n, kind: refusedReserved}
+	case it.selfLabel != "" && it.selfLabel != n.selfName():
+		return refusal{n: n, kind: refusedSelfLabel, self: it.selfLabel}
 	}
-	return accepted
+	if !it.continued {
+		for _, h := range s.holds {
+			if hl, ok := s.itemLabel(h); ok && hl.matches(n) {
+				return refusal{n: n, kind: refusedHoldOn, by: h}
+			}
+		}
+	}
+	if n.offline() {
+		return refusal{n: n, kind: refusedOffline}
+	}
+	return refusal{n: n, kind: accepted}
 }
 
 // refusals are the causes of blockage the idle executors gave an item in the last maintain()
@@ -174,12 +203,14 @@ type refusals struct {
 type refusal struct {
 	n    *node
 	kind refusalKind
+	self string     // refusedSelfLabel: the node the item must run on
+	by   *queueItem // refusedHoldOn: the resumed node block that goes first
 }
 
 // refusalsFor lists the refusals of the executors in parked that are still idle, one per node as
 // the reasonMap keyed by Node keeps them; nil when there are none. An unchanged list from the
 // previous pass is reused, keeping its cached texts.
-func (s *Server) refusalsFor(parked []offer, lbl *label, hasLabel bool, key string) *refusals {
+func (s *Server) refusalsFor(parked []offer, lbl *label, hasLabel bool, key string, it *queueItem) *refusals {
 	var entries []refusal
 	var last *node
 	for _, o := range parked {
@@ -187,7 +218,7 @@ func (s *Server) refusalsFor(parked []offer, lbl *label, hasLabel bool, key stri
 			continue // a node's executors are adjacent in parked, so this keeps one per node
 		}
 		last = o.n
-		entries = append(entries, refusal{o.n, s.offerRefusal(o.n, lbl, hasLabel)})
+		entries = append(entries, s.offerRefusal(o.n, lbl, hasLabel, it))
 	}
 	if len(entries) == 0 {
 		return nil
@@ -209,6 +240,12 @@ func (r refusal) text(l lang, lbl *label) string {
 		return msg(l, "Node.LabelMissing", r.n.nodeDisplayName(), lbl.str)
 	case refusedReserved:
 		return msg(l, "Node.BecauseNodeIsReserved", r.n.nodeDisplayName())
+	case refusedSelfLabel:
+		// EnforceSelfLabel's anonymous CauseOfBlockage: not localised in the plugin.
+		return "Must run on " + r.self + " not " + r.n.selfName()
+	case refusedHoldOn:
+		// durable-task's Messages: ContinuedTask._should_be_allowed_to_run_first (English only).
+		return r.by.placeholder.blockName() + " should be allowed to run first"
 	}
 	return msg(l, "Queue.NodeOffline", r.n.displayName(l))
 }
@@ -307,30 +344,45 @@ func (s *Server) startPending(it *queueItem, n *node, e *executor) {
 		r.begun = now
 	}
 	e.current, e.since = r, now
-	r.exec, r.node, r.started = e, n.name, now
+	r.exec, r.node = e, n.name
+	if it.continued {
+		// A resumed node block: its step went on running on the agent meanwhile, so it ends at the
+		// time it always would have, or at once if it already has.
+	} else {
+		r.started, r.due = now, now.Add(r.job.duration)
+	}
 	s.removeItem(it)
 	it.state, it.leftAt, it.executable = stateLeft, now, r
 	s.left[it.id] = it
 	s.log.Info("build started", zap.String("build", r.job.name), zap.Int("number", r.number),
-		zap.String("agent", r.node), zap.Int64("queueItem", it.id))
-	r.timer = time.AfterFunc(r.job.duration, func() {
+		zap.String("agent", r.node), zap.Int64("queueItem", it.id), zap.Bool("resumed", it.continued))
+	r.timer = time.AfterFunc(max(0, r.due.Sub(now)), func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if !r.done && !s.closed {
-			s.finishRun(r, "SUCCESS")
-			s.maintain()
+		if r.done || s.closed || r.exec == nil {
+			return
 		}
+		if r.placeholder() && !n.builtIn && n.conn == nil {
+			// The durable step ended on an agent Jenkins cannot reach: Jenkins learns it (and the
+			// node block ends) when the agent is back.
+			r.blockDone = true
+			return
+		}
+		s.finishRun(r, "SUCCESS")
+		s.maintain()
 	})
 	s.maintain()
 }
 
 // nodeLost ends what ran on a node that was deleted or lost its agent: running builds end with
-// result, and pending items go back to the buildables, as Queue.maintain does with "lost
-// pendings".
+// result ("" leaves a build running), and pending items go back to the buildables, as
+// Queue.maintain does with "lost pendings".
 func (s *Server) nodeLost(n *node, result func(*run) string) {
 	for _, e := range n.executors {
 		if e.current != nil {
-			s.finishRun(e.current, result(e.current))
+			if res := result(e.current); res != "" {
+				s.finishRun(e.current, res)
+			}
 		}
 		if it := e.reserved; it != nil {
 			e.reserved = nil

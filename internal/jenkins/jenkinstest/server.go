@@ -26,6 +26,11 @@ type Options struct {
 	QuietPeriod time.Duration
 	// KeepAlive is how often a connected agent's stream gets a keepalive line, default 1 s.
 	KeepAlive time.Duration
+	// ResumeTimeout is how long a pipeline node block resumed after a restart waits for its node
+	// before Jenkins aborts the build: ExecutorStepExecution.TIMEOUT_WAITING_FOR_NODE_MILLIS, system
+	// property org.jenkinsci.plugins.workflow.support.pickles.ExecutorPickle.timeoutForNodeMillis.
+	// Default 5 minutes, as in Jenkins.
+	ResumeTimeout time.Duration
 }
 
 // Server is an emulated Jenkins controller. All methods are safe for concurrent use.
@@ -40,8 +45,13 @@ type Server struct {
 	faults *Faults
 	stats  *statsCollector
 
+	addr string // host:port, kept across restarts
+
 	mu       sync.Mutex
 	closed   bool
+	phase    phase
+	up       chan struct{} // closed while the controller is up; a new one per restart
+	holds    []*queueItem  // resumed node blocks buildable in this queue pass (ContinuedTask)
 	users    map[string]*user
 	sessions map[string]bool
 	builtIn  *node
@@ -73,6 +83,9 @@ func New(opts Options) *Server {
 	if opts.KeepAlive <= 0 {
 		opts.KeepAlive = time.Second
 	}
+	if opts.ResumeTimeout <= 0 {
+		opts.ResumeTimeout = 5 * time.Minute
+	}
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
 	}
@@ -88,6 +101,8 @@ func New(opts Options) *Server {
 		opts:      opts,
 		log:       opts.Logger,
 		ln:        ln,
+		addr:      ln.Addr().String(),
+		up:        closedChan(),
 		url:       "http://" + ln.Addr().String() + "/",
 		key:       key,
 		cookie:    fmt.Sprintf("JSESSIONID.%x", key[:4]),
@@ -112,12 +127,7 @@ func New(opts Options) *Server {
 	for i := 0; i < opts.BuiltInExecutors; i++ {
 		s.builtIn.executors = append(s.builtIn.executors, &executor{number: i})
 	}
-	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("jenkins emulator stopped serving", zap.Error(err))
-		}
-	}()
+	s.srv = s.serve(ln)
 	// Jenkins' MaintainTask runs every 5 s as a backstop; the emulator also maintains on every
 	// change, so this only refreshes time-based state such as stuck items.
 	s.ticker = time.NewTicker(time.Second)
@@ -164,12 +174,24 @@ func (s *Server) Close() {
 			n.conn.kick()
 		}
 	}
+	srv := s.srv // replaced by a restart
 	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if err := s.srv.Shutdown(ctx); err != nil {
-		_ = s.srv.Close() // streams that did not end in time are cut
+	if err := srv.Shutdown(ctx); err != nil {
+		_ = srv.Close() // streams that did not end in time are cut
 	}
+}
+
+// serve starts an HTTP server for s on ln.
+func (s *Server) serve(ln net.Listener) *http.Server {
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("jenkins emulator stopped serving", zap.Error(err))
+		}
+	}()
+	return srv
 }
 
 // Faults is the fault-injection control of this server.
@@ -272,6 +294,9 @@ type BuildRecord struct {
 	Finished           time.Time
 	Done               bool
 	Result             string // SUCCESS, FAILURE, ABORTED; "" while running
+	// ResumedQueueID is the item that re-queued a pipeline's node block after a restart (0 if
+	// none); Node stays the node the block ran and resumes on.
+	ResumedQueueID int64
 }
 
 // Builds lists every build in the order they were created.
@@ -283,6 +308,7 @@ func (s *Server) Builds() []BuildRecord {
 		out = append(out, BuildRecord{
 			Job: r.job.name, Number: r.number, QueueID: r.queueID, PlaceholderQueueID: r.placeholderID,
 			Node: r.node, Queued: r.queued, Started: r.started, Finished: r.finished, Done: r.done, Result: r.result,
+			ResumedQueueID: r.resumedID,
 		})
 	}
 	return out
