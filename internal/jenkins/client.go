@@ -364,7 +364,7 @@ func (c *Client) finish(ctx context.Context, cl call, resp *http.Response, err e
 		he.Message = "redirected to " + loc
 		return result{}, he
 	}
-	he.kind = kindForStatus(status)
+	he.kind = kindForResponse(status, resp.Header, data)
 	he.Title, he.Message = describeBody(resp.Header.Get("Content-Type"), data)
 	he.User = resp.Header.Get("X-You-Are-Authenticated-As")
 	if status == http.StatusForbidden {

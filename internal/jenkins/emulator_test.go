@@ -328,9 +328,7 @@ func TestEmulatorRetries(t *testing.T) {
 		name   string
 		inject func(*jenkinstest.Faults)
 	}{
-		// 503 is left out: the emulator sends it with Retry-After: 10, which this test's client
-		// (MaxRetryAfter 1s) rightly does not wait out.
-		{"5xx pages", func(f *jenkinstest.Faults) { f.SetErrorRate(0.3, 500, 502, 504) }},
+		{"5xx pages", func(f *jenkinstest.Faults) { f.SetErrorRate(0.3, 500, 502, 503, 504) }},
 		{"connection resets", func(f *jenkinstest.Faults) { f.SetResetRate(0.3) }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -22,6 +22,11 @@ var (
 	// ErrUnavailable: Jenkins did not answer usefully (connection refused or reset, timeout, 429, 5xx),
 	// even after the retries the request allowed. Try again later.
 	ErrUnavailable = errors.New("jenkins: unavailable")
+	// ErrStarting: Jenkins is restarting or starting up: it answered 503 with its "Jenkins is getting
+	// ready to work" (hudson.util.HudsonIsLoading) or "Jenkins is restarting" (HudsonIsRestarting)
+	// page, whatever the credentials. errors.Is(err, ErrUnavailable) holds too. Its queue and nodes
+	// are not readable yet: nothing it said before the restart is known to hold.
+	ErrStarting = fmt.Errorf("jenkins: starting up: %w", ErrUnavailable)
 	// ErrNodeExists: a node of that name exists and is not ours (its description differs).
 	ErrNodeExists = errors.New("jenkins: node name taken by a node we did not create")
 	// ErrUnexpectedResponse: Jenkins answered, but not with what was asked for (an HTML page where JSON
@@ -81,6 +86,8 @@ func (e *HTTPError) Error() string {
 		}
 	case ErrUnavailable:
 		b.WriteString(" (Jenkins unavailable)")
+	case ErrStarting:
+		b.WriteString(" (Jenkins is starting up)")
 	}
 	return b.String()
 }
@@ -111,6 +118,28 @@ func kindForStatus(status int) error {
 	default:
 		return ErrUnexpectedResponse
 	}
+}
+
+// kindForResponse is kindForStatus, with Jenkins' start-up and restart pages told apart from other
+// 503s: both are served by HudsonIsLoading/HudsonIsRestarting's index.jelly, whose body carries the
+// app-jenkins-booting block and whose title is "Starting Jenkins" or "Restarting Jenkins" (English:
+// the client sends no Accept-Language). While loading, Jenkins.getInstanceOrNull is null, so
+// Functions.advertiseHeaders writes no X-Jenkins; a proxy's own 503 has neither mark.
+func kindForResponse(status int, h http.Header, body []byte) error {
+	kind := kindForStatus(status)
+	if status != http.StatusServiceUnavailable || !isHTML(h.Get("Content-Type"), body) {
+		return kind
+	}
+	if bytes.Contains(body, []byte("app-jenkins-booting")) {
+		return ErrStarting
+	}
+	if m := titleRe.FindSubmatch(body); m != nil && h.Get("X-Jenkins") == "" {
+		switch strings.TrimSpace(string(m[1])) {
+		case "Starting Jenkins", "Restarting Jenkins":
+			return ErrStarting
+		}
+	}
+	return kind
 }
 
 var (
