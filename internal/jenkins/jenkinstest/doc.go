@@ -31,6 +31,14 @@
 //     on a one-off executor of the built-in node) asks for one node('label') PlaceholderTask.
 //   - Agents: GET {root}wsagents/ with Node-Name and Secret-Key, held open while connected (see
 //     ConnectAgent); the remoting handshake's answers (400 "no such agent", 403, 409).
+//   - Restarts (Restart, see restart.go): Jenkins.cleanUp aborts freestyle builds and disconnects
+//     every agent; pipeline node blocks survive, are queued again on start-up as new items bound to
+//     their node by name (PlaceholderTask.EnforceSelfLabel), hold other items off that node
+//     (ContinuedTask.Scheduler) and are aborted after Options.ResumeTimeout (default 5 minutes);
+//     connections are refused while down, then every path answers HudsonIsLoading's 503; marks,
+//     nodes and the queue survive, left items and sessions do not.
+//   - A dropped agent connection (DisconnectAgent, or the agent going away): ChannelTermination, a
+//     freestyle build on it fails, a node block waits for the agent to come back.
 //   - Test hooks: Builds, Nodes, Stats (requests and bytes per endpoint) and Faults (latency, 5xx
 //     HTML pages, connection resets, outage windows; deterministic for a seed).
 //
@@ -50,8 +58,9 @@
 //     load balancer picks by consistent hash.
 //   - The default quiet period is 0 (Jenkins: 5 s); Options.QuietPeriod sets one, and POST
 //     /job/NAME/build honours `delay`.
-//   - An agent that drops its connection fails its freestyle build and aborts a pipeline at once;
-//     Jenkins would let a pipeline wait for the agent to come back.
+//   - Deleting a node aborts a node block running on it at once; Jenkins' RemovedNodeListener waits
+//     TIMEOUT_WAITING_FOR_NODE_MILLIS for a node that is not one-shot. A restart is never a safe
+//     restart (no quiet-down waiting for freestyle builds; core's /safeRestart is not offered).
 //   - Texts exist in English and German only; other languages get English. The German texts are
 //     those of the newest Messages_de.properties available here, which may predate core's latest.
 //   - Only the properties clients use are exported (no views beyond "all", plugins, users, build
