@@ -253,7 +253,9 @@ func (c *Client) JobLabelExpression(ctx context.Context, taskURL string) (string
 	if v.LabelExpression != nil && strings.TrimSpace(*v.LabelExpression) != "" {
 		n, err := labelexpr.Normalize(*v.LabelExpression)
 		if err != nil {
-			return "", fmt.Errorf("jenkins: job %s has label expression %q: %w", taskURL, *v.LabelExpression, err)
+			// The parse error quotes (an excerpt of) the expression; quoting it whole here would put
+			// a hostile megabyte into every log line.
+			return "", fmt.Errorf("jenkins: job %s has an unreadable label expression: %w", taskURL, err)
 		}
 		expr = n
 	}
