@@ -43,7 +43,9 @@ func queueOf(t testing.TB, whys ...string) []byte {
 	return b
 }
 
-func noNodes(label string) string { return "There are no nodes with the label \u2018" + label + "\u2019" }
+func noNodes(label string) string {
+	return "There are no nodes with the label \u2018" + label + "\u2019"
+}
 
 // TestQueueHostileLabels: a why naming a label past labelexpr's bounds makes that one item an
 // error, and every other item is read as before. Before the bounds, the 1 MB of "(" ended the
