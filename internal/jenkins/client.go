@@ -53,6 +53,9 @@ type Config struct {
 	// JobLabelTTL is how long JobLabelExpression trusts a cached job label; default 10m. Job labels
 	// change only when someone edits the job, and the lookup is only needed for ambiguous items.
 	JobLabelTTL time.Duration
+	// JobLabelCacheSize is how many jobs' labels JobLabelExpression keeps, least recently used
+	// evicted first; default 4096.
+	JobLabelCacheSize int
 }
 
 // Client talks to one Jenkins. It is safe for concurrent use.
@@ -72,17 +75,11 @@ type Client struct {
 	crumbMu sync.Mutex
 	crumb   *crumb // nil: not fetched yet
 
-	jobMu   sync.Mutex
-	jobLbls map[string]jobLabel
+	jobLbls *jobLabelCache
 }
 
 type crumb struct {
 	field, value string // field "" means Jenkins issues no crumbs (CSRF protection off)
-}
-
-type jobLabel struct {
-	expr string
-	at   time.Time
 }
 
 // Defaults for Config fields left zero.
@@ -205,7 +202,7 @@ func New(cfg Config) (*Client, error) {
 		maxAfter: cfg.MaxRetryAfter,
 		jobTTL:   cfg.JobLabelTTL,
 		now:      time.Now,
-		jobLbls:  map[string]jobLabel{},
+		jobLbls:  newJobLabelCache(cfg.JobLabelCacheSize),
 	}
 	if cfg.Password != "" {
 		c.password = true

@@ -235,7 +235,8 @@ func (c *Client) NodeJNLP(ctx context.Context, name string) (JNLP, error) {
 
 // JobLabelExpression reads the label expression of the job at taskURL ("" when the job may run
 // anywhere), for freestyle items whose `why` names no label. Answers are cached per job for
-// Config.JobLabelTTL, so many queued builds of one job cost one request. A task URL from the queue
+// Config.JobLabelTTL (at most Config.JobLabelCacheSize jobs, least recently used evicted), so many
+// queued builds of one job cost one request. A task URL from the queue
 // carries Jenkins' configured root URL, which may differ from the one this client uses (a public
 // name in front of an in-cluster Service): its job path is re-based on the client's URL.
 func (c *Client) JobLabelExpression(ctx context.Context, taskURL string) (string, error) {
@@ -244,12 +245,9 @@ func (c *Client) JobLabelExpression(ctx context.Context, taskURL string) (string
 		return "", err
 	}
 	now := c.now()
-	c.jobMu.Lock()
-	if e, ok := c.jobLbls[path]; ok && now.Sub(e.at) < c.jobTTL {
-		c.jobMu.Unlock()
-		return e.expr, nil
+	if expr, ok := c.jobLbls.get(path, now, c.jobTTL); ok {
+		return expr, nil
 	}
-	c.jobMu.Unlock()
 
 	var v struct {
 		LabelExpression *string `json:"labelExpression"`
@@ -267,9 +265,7 @@ func (c *Client) JobLabelExpression(ctx context.Context, taskURL string) (string
 		}
 		expr = n
 	}
-	c.jobMu.Lock()
-	c.jobLbls[path] = jobLabel{expr: expr, at: now}
-	c.jobMu.Unlock()
+	c.jobLbls.put(path, expr, now)
 	return expr, nil
 }
 
