@@ -11,9 +11,22 @@ import (
 // over the node or the cluster than running a build needs. These are administrators' choices (a
 // Docker build may need them), so `templates check` reports them without refusing the template.
 type Warning struct {
+	Kind  WarningKind
 	Field string // path in the merged pod, e.g. pod.spec.containers[dind].securityContext.privileged
 	Msg   string
 }
+
+// WarningKind names the class of a Warning.
+type WarningKind string
+
+// Kinds of Warning.
+const (
+	WarnPrivileged       WarningKind = "privileged"
+	WarnCapabilities     WarningKind = "capabilities"
+	WarnHostNamespace    WarningKind = "hostNamespace"
+	WarnHostPath         WarningKind = "hostPath"
+	WarnDockerWithoutTLS WarningKind = "dockerWithoutTLS"
+)
 
 func (w Warning) String() string { return w.Field + ": " + w.Msg }
 
@@ -22,21 +35,21 @@ func (w Warning) String() string { return w.Field + ": " + w.Msg }
 func SecurityWarnings(t *Template) []Warning {
 	var out []Warning
 	spec := t.Pod.Spec
-	add := func(field, format string, args ...any) {
-		out = append(out, Warning{Field: field, Msg: fmt.Sprintf(format, args...)})
+	add := func(kind WarningKind, field, format string, args ...any) {
+		out = append(out, Warning{Kind: kind, Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
 	if spec.HostNetwork {
-		add("pod.spec.hostNetwork", "agents share the node's network: builds can reach every port bound on the node and the kubelet")
+		add(WarnHostNamespace, "pod.spec.hostNetwork", "agents share the node's network: builds can reach every port bound on the node and the kubelet")
 	}
 	if spec.HostPID {
-		add("pod.spec.hostPID", "agents see every process of the node: builds can inspect and signal them")
+		add(WarnHostNamespace, "pod.spec.hostPID", "agents see every process of the node: builds can inspect and signal them")
 	}
 	if spec.HostIPC {
-		add("pod.spec.hostIPC", "agents share the node's IPC namespace")
+		add(WarnHostNamespace, "pod.spec.hostIPC", "agents share the node's IPC namespace")
 	}
 	for _, v := range spec.Volumes {
 		if v.HostPath != nil {
-			add(fmt.Sprintf("pod.spec.volumes[%s].hostPath", v.Name), "mounts %s from the node: builds can read or change the node's files%s", v.HostPath.Path, dockerSocketHint(v.HostPath.Path))
+			add(WarnHostPath, fmt.Sprintf("pod.spec.volumes[%s].hostPath", v.Name), "mounts %s from the node: builds can read or change the node's files%s", v.HostPath.Path, dockerSocketHint(v.HostPath.Path))
 		}
 	}
 	lists := []struct {
@@ -48,18 +61,18 @@ func SecurityWarnings(t *Template) []Warning {
 			at := fmt.Sprintf("pod.spec.%s[%s]", l.name, c.Name)
 			if sc := c.SecurityContext; sc != nil {
 				if sc.Privileged != nil && *sc.Privileged {
-					add(at+".securityContext.privileged", "a privileged container is root on the node: any build on the agent can take the node over")
+					add(WarnPrivileged, at+".securityContext.privileged", "a privileged container is root on the node: any build on the agent can take the node over")
 				}
 				if sc.Capabilities != nil && len(sc.Capabilities.Add) > 0 {
 					caps := make([]string, len(sc.Capabilities.Add))
 					for i, c := range sc.Capabilities.Add {
 						caps[i] = string(c)
 					}
-					add(at+".securityContext.capabilities.add", "adds %s", strings.Join(caps, ", "))
+					add(WarnCapabilities, at+".securityContext.capabilities.add", "adds %s", strings.Join(caps, ", "))
 				}
 			}
 			if msg := dockerWithoutTLS(c); msg != "" {
-				add(at, "%s", msg)
+				add(WarnDockerWithoutTLS, at, "%s", msg)
 			}
 		}
 	}

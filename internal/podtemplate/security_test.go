@@ -124,3 +124,20 @@ func TestSecurityWarnings(t *testing.T) {
 		})
 	}
 }
+
+// TestShippedTemplatesHaveNoOpenDocker: the example templates (also shipped in deploy/manifests)
+// run no Docker daemon, and point no client, at TCP without TLS. Before, the node template ran a
+// privileged dind on tcp://0.0.0.0:2375 that every pod in the cluster could drive.
+func TestShippedTemplatesHaveNoOpenDocker(t *testing.T) {
+	set, err := Load(examplesFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tpl := range set.Templates {
+		for _, w := range SecurityWarnings(tpl) {
+			if w.Kind == WarnDockerWithoutTLS || w.Kind == WarnHostPath || w.Kind == WarnHostNamespace {
+				t.Errorf("template %s: %s", tpl.Name, w)
+			}
+		}
+	}
+}
