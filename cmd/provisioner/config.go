@@ -30,6 +30,8 @@ type runConfig struct {
 	BusyPollInterval time.Duration `envconfig:"BUSY_POLL_INTERVAL" default:"250ms" desc:"computer-list reads while an agent could take a build unnoticed; bounds the shortest build guaranteed its own pod"`
 	MaxAgents        int           `envconfig:"MAX_AGENTS" default:"100" desc:"global cap on live agent pods (0: none)"`
 	Listen           string        `envconfig:"LISTEN" default:":8080" desc:"address of the status page, /metrics, /healthz and /readyz"`
+	StatusListen     string        `envconfig:"STATUS_LISTEN" desc:"address of the status page alone, e.g. 127.0.0.1:8081 to reach it only through kubectl port-forward (default: on LISTEN)"`
+	ServiceAccount   string        `envconfig:"SERVICE_ACCOUNT" desc:"the provisioner's own service account; templates naming it are refused (the Deployment sets it from spec.serviceAccountName)"`
 	KubeQPS          float64       `envconfig:"KUBE_QPS" default:"50" desc:"Kubernetes client queries per second"`
 	KubeBurst        int           `envconfig:"KUBE_BURST" default:"100" desc:"Kubernetes client burst"`
 	LeaderElect      bool          `envconfig:"LEADER_ELECT" default:"false" desc:"elect a leader among replicas through a Lease; only the leader provisions"`
@@ -111,18 +113,6 @@ func (c *runConfig) validate() error {
 		errs = append(errs, fmt.Errorf("PROVISIONER_LOG_FORMAT (--log-format) must be json or console, got %q", c.LogFormat))
 	}
 	return errors.Join(errs...)
-}
-
-// token reads the API token from its file when one is named; it is never logged.
-func (c *runConfig) token() (string, error) {
-	if c.JenkinsTokenFile == "" {
-		return c.JenkinsToken, nil
-	}
-	b, err := os.ReadFile(c.JenkinsTokenFile)
-	if err != nil {
-		return "", fmt.Errorf("read PROVISIONER_JENKINS_TOKEN_FILE: %w", err)
-	}
-	return strings.TrimSpace(string(b)), nil
 }
 
 // bindFlags registers one flag per envconfig field, defaulting to the value already read from the

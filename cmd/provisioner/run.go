@@ -59,10 +59,6 @@ func runCommand(ctx context.Context, args []string, stderr io.Writer) int {
 // run wires the parts: Jenkins client, Kubernetes client, templates, controller, HTTP endpoints, and
 // leader election when asked.
 func run(ctx context.Context, cfg *runConfig, logger *zap.Logger) error {
-	token, err := cfg.token()
-	if err != nil {
-		return err
-	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	jenkinsRequests := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -76,11 +72,13 @@ func run(ctx context.Context, cfg *runConfig, logger *zap.Logger) error {
 	reg.MustRegister(jenkinsRequests, jenkinsLatency, leaderGauge)
 
 	jc, err := jenkins.New(jenkins.Config{
-		URL:    cfg.JenkinsURL,
-		User:   cfg.JenkinsUser,
-		Token:  token,
-		CAFile: cfg.JenkinsCAFile,
-		Logger: logger.Named("jenkins"),
+		URL:   cfg.JenkinsURL,
+		User:  cfg.JenkinsUser,
+		Token: cfg.JenkinsToken,
+		// Read by the client, again whenever the mounted Secret changes and after a 401.
+		TokenFile: cfg.JenkinsTokenFile,
+		CAFile:    cfg.JenkinsCAFile,
+		Logger:    logger.Named("jenkins"),
 		Observe: func(endpoint string, status int, d time.Duration) {
 			jenkinsRequests.WithLabelValues(endpoint, strconv.Itoa(status)).Inc()
 			jenkinsLatency.WithLabelValues(endpoint).Observe(d.Seconds())
@@ -118,7 +116,8 @@ func run(ctx context.Context, cfg *runConfig, logger *zap.Logger) error {
 	if namespace == "" {
 		namespace = namespaceDefault()
 	}
-	templates, err := podtemplate.NewWatcher(cfg.Templates, logger.Named("templates"))
+	templates, err := podtemplate.NewWatcherWith(cfg.Templates, logger.Named("templates"),
+		podtemplate.Options{ProvisionerServiceAccount: cfg.ServiceAccount})
 	if err != nil {
 		return fmt.Errorf("load templates from PROVISIONER_TEMPLATES=%s: %w", cfg.Templates, err)
 	}
@@ -143,22 +142,24 @@ func run(ctx context.Context, cfg *runConfig, logger *zap.Logger) error {
 	}
 
 	var leading atomic.Bool
-	srv := &http.Server{Addr: cfg.Listen, Handler: endpoints(reg, ctrl, &leading, cfg.LeaderElect), ReadHeaderTimeout: 5 * time.Second}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on PROVISIONER_LISTEN=%s: %w", cfg.Listen, err)
-	}
-	logger.Info("serving status, metrics and health", zap.String("address", ln.Addr().String()))
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("http server", zap.Error(err))
+	// The status page names jobs, agents and templates: PROVISIONER_STATUS_LISTEN can keep it off
+	// the address Prometheus and the probes use (127.0.0.1:PORT: kubectl port-forward only).
+	mainHandler, what := endpoints(reg, ctrl, &leading, cfg.LeaderElect), "status, metrics and health"
+	if cfg.StatusListen != "" && cfg.StatusListen != cfg.Listen {
+		mainHandler, what = healthAndMetrics(reg, ctrl, &leading, cfg.LeaderElect), "metrics and health"
+		statusMux := http.NewServeMux()
+		statusMux.Handle("GET /{$}", statusPage(ctrl, &leading, cfg.LeaderElect))
+		stop, err := serveHTTP(ctx, "PROVISIONER_STATUS_LISTEN", cfg.StatusListen, statusMux, "status page", logger)
+		if err != nil {
+			return err
 		}
-	}()
-	defer func() {
-		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shutdownCtx)
-	}()
+		defer stop()
+	}
+	stop, err := serveHTTP(ctx, "PROVISIONER_LISTEN", cfg.Listen, mainHandler, what, logger)
+	if err != nil {
+		return err
+	}
+	defer stop()
 
 	lead := func(ctx context.Context) error {
 		leading.Store(true)
@@ -232,8 +233,35 @@ func electAndLead(ctx context.Context, cfg *runConfig, namespace string, kube ku
 	return runErr
 }
 
+// serveHTTP serves handler on addr (named by its setting in errors) until stop is called.
+func serveHTTP(ctx context.Context, setting, addr string, handler http.Handler, what string, logger *zap.Logger) (stop func(), err error) {
+	srv := &http.Server{Addr: addr, Handler: handler, ReadHeaderTimeout: 5 * time.Second}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s=%s: %w", setting, addr, err)
+	}
+	logger.Info("serving "+what, zap.String("address", ln.Addr().String()))
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("http server", zap.String("address", addr), zap.Error(err))
+		}
+	}()
+	return func() {
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdownCtx)
+	}, nil
+}
+
 // endpoints serves the status page, /metrics, /healthz and /readyz.
 func endpoints(reg *prometheus.Registry, ctrl *lifecycle.Controller, leading *atomic.Bool, elect bool) http.Handler {
+	mux := healthAndMetrics(reg, ctrl, leading, elect)
+	mux.Handle("GET /{$}", statusPage(ctrl, leading, elect))
+	return mux
+}
+
+// healthAndMetrics serves /metrics, /healthz and /readyz.
+func healthAndMetrics(reg *prometheus.Registry, ctrl *lifecycle.Controller, leading *atomic.Bool, elect bool) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
@@ -250,13 +278,17 @@ func endpoints(reg *prometheus.Registry, ctrl *lifecycle.Controller, leading *at
 		}
 		_, _ = io.WriteString(w, "ok\n")
 	})
-	mux.Handle("GET /{$}", statuspage.Handler(ctrl.Status, func() string {
+	return mux
+}
+
+// statusPage is the HTML status page at /.
+func statusPage(ctrl *lifecycle.Controller, leading *atomic.Bool, elect bool) http.Handler {
+	return statuspage.Handler(ctrl.Status, func() string {
 		if !elect || leading.Load() {
 			return "leader"
 		}
 		return "follower"
-	}))
-	return mux
+	})
 }
 
 // kubeConfig uses the kubeconfig named (flag or PROVISIONER_KUBECONFIG), else $KUBECONFIG, else the

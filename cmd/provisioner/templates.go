@@ -38,6 +38,7 @@ render  prints the template a build asking for EXPR would get and the pod (and S
 type templatesFlags struct {
 	file, kubeconfig, namespace, label  string
 	jenkinsURL, agentJenkinsURL, tunnel string
+	serviceAccount                      string
 	offline                             bool
 	labelSet                            bool
 }
@@ -62,6 +63,7 @@ func parseTemplatesFlags(sub string, args []string, stderr io.Writer) (*template
 	fs.StringVar(&f.namespace, "namespace", envOr("PROVISIONER_NAMESPACE", "default"), "namespace of agent pods ($PROVISIONER_NAMESPACE)")
 	fs.StringVar(&f.jenkinsURL, "jenkins-url", envOr("PROVISIONER_JENKINS_URL", "https://jenkins.example.com/"), "Jenkins root URL put in the pod ($PROVISIONER_JENKINS_URL)")
 	fs.StringVar(&f.agentJenkinsURL, "agent-jenkins-url", os.Getenv("PROVISIONER_AGENT_JENKINS_URL"), "Jenkins URL agents dial, when it differs ($PROVISIONER_AGENT_JENKINS_URL)")
+	fs.StringVar(&f.serviceAccount, "service-account", os.Getenv("PROVISIONER_SERVICE_ACCOUNT"), "the provisioner's own service account, which templates may not name ($PROVISIONER_SERVICE_ACCOUNT)")
 	fs.StringVar(&f.tunnel, "tunnel", os.Getenv("PROVISIONER_AGENT_TUNNEL"), "host:port of Jenkins' inbound TCP port for agents ($PROVISIONER_AGENT_TUNNEL)")
 	if sub == "check" {
 		fs.BoolVar(&f.offline, "offline", false, "do not contact a cluster, even when one is configured")
@@ -127,13 +129,23 @@ func printLoadError(stderr io.Writer, err error) {
 }
 
 func templatesCheck(ctx context.Context, f *templatesFlags, stdout, stderr io.Writer) int {
-	set, err := podtemplate.Load(f.file)
+	set, err := podtemplate.LoadWith(f.file, podtemplate.Options{ProvisionerServiceAccount: f.serviceAccount})
 	if err != nil {
 		printLoadError(stderr, err)
 		return 1
 	}
 	for _, t := range set.Templates {
 		fmt.Fprintf(stdout, "%s: template %s: %s\n", t.Source, t.Name, describeTemplate(t))
+	}
+	// Risky settings are an administrator's choice: said, not refused. A parent's settings are
+	// reported with each child that merges them.
+	for _, t := range set.Templates {
+		if !t.Selectable() {
+			continue
+		}
+		for _, w := range podtemplate.SecurityWarnings(t) {
+			fmt.Fprintf(stdout, "warning: %s: template %s: %s\n", t.Source, t.Name, w)
+		}
 	}
 	if _, ok := set.Select(""); !ok {
 		// Not an error (a Jenkins may require labels everywhere), but a common surprise.
@@ -235,7 +247,7 @@ func describeTemplate(t *podtemplate.Template) string {
 const maskedSecret = "********"
 
 func templatesRender(f *templatesFlags, stdout, stderr io.Writer) int {
-	set, err := podtemplate.Load(f.file)
+	set, err := podtemplate.LoadWith(f.file, podtemplate.Options{ProvisionerServiceAccount: f.serviceAccount})
 	if err != nil {
 		printLoadError(stderr, err)
 		return 1

@@ -1,6 +1,7 @@
 package jenkins
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -26,9 +27,12 @@ import (
 
 // Config configures a Client. Only URL and the credentials are required.
 type Config struct {
-	URL          string // Jenkins root URL, e.g. https://jenkins.example.com/
-	User         string
-	Token        string // API token: Basic auth, no crumb
+	URL   string // Jenkins root URL, e.g. https://jenkins.example.com/
+	User  string
+	Token string // API token: Basic auth, no crumb
+	// TokenFile holds the API token instead of Token (a mounted Secret). It is re-read whenever it
+	// changes and after a 401, so a rotated token takes effect without a restart.
+	TokenFile    string
 	Password     string // password auth: crumb + session cookie
 	CAFile       string // PEM bundle to trust instead of the system roots (verification always on unless Insecure)
 	Insecure     bool
@@ -49,14 +53,18 @@ type Config struct {
 	// JobLabelTTL is how long JobLabelExpression trusts a cached job label; default 10m. Job labels
 	// change only when someone edits the job, and the lookup is only needed for ambiguous items.
 	JobLabelTTL time.Duration
+	// JobLabelCacheSize is how many jobs' labels JobLabelExpression keeps, least recently used
+	// evicted first; default 4096.
+	JobLabelCacheSize int
 }
 
 // Client talks to one Jenkins. It is safe for concurrent use.
 type Client struct {
 	base     *url.URL // root URL, path ending in "/"
 	user     string
-	secret   string // token or password; never logged
-	password bool   // password auth: crumb + session cookie on POSTs
+	creds    *credentials // token or password; never logged
+	password bool         // password auth: crumb + session cookie on POSTs
+	jar      http.CookieJar
 	log      *zap.Logger
 	observe  func(string, int, time.Duration)
 	rc       *retryablehttp.Client
@@ -67,17 +75,11 @@ type Client struct {
 	crumbMu sync.Mutex
 	crumb   *crumb // nil: not fetched yet
 
-	jobMu   sync.Mutex
-	jobLbls map[string]jobLabel
+	jobLbls *jobLabelCache
 }
 
 type crumb struct {
 	field, value string // field "" means Jenkins issues no crumbs (CSRF protection off)
-}
-
-type jobLabel struct {
-	expr string
-	at   time.Time
 }
 
 // Defaults for Config fields left zero.
@@ -88,8 +90,18 @@ const (
 	defaultRetryWaitMax  = 2 * time.Second
 	defaultMaxRetryAfter = 30 * time.Second
 	defaultJobLabelTTL   = 10 * time.Minute
-	// maxBody bounds what the client reads from one answer: a queue of 10,000 items is a few MB.
-	maxBody = 64 << 20
+	// maxBody bounds a successful answer. Measured with the emulator (TestBodyCapFitsTenThousandItems):
+	// a queue item costs some 500 bytes with 50-character job names, so a 10 000-item queue is about
+	// 5 MB; 16 MiB leaves room for longer names and URLs, and for a computer list of as many agents.
+	// Reading it costs at most twice that while the buffer grows, well inside the Deployment's 256 MiB.
+	maxBody = 16 << 20
+	// maxErrorBody bounds what is read of an answer that is not the document asked for: a non-2xx
+	// status, a POST's answer page, or an HTML page where JSON or a jnlp file was expected. A title
+	// and Jenkins' one-line message are in the first few KiB; a 60 MB stack trace or proxy page is
+	// never read further (the connection is closed instead of drained).
+	maxErrorBody = 8 << 10
+	// sniffLen is how much of a successful answer is looked at to tell an HTML page from the document.
+	sniffLen = 512
 	// userAgent names the provisioner in Jenkins' access log.
 	userAgent = "jenkins-agent-provisioner"
 )
@@ -117,10 +129,13 @@ func New(cfg Config) (*Client, error) {
 		base.Path += "/"
 		base.RawPath = ""
 	}
-	if cfg.Token != "" && cfg.Password != "" {
+	if cfg.Token != "" && cfg.TokenFile != "" {
+		return nil, errTokenAndFile
+	}
+	if (cfg.Token != "" || cfg.TokenFile != "") && cfg.Password != "" {
 		return nil, errors.New("jenkins: set either Token or Password, not both")
 	}
-	if (cfg.Token != "" || cfg.Password != "") && cfg.User == "" {
+	if (cfg.Token != "" || cfg.TokenFile != "" || cfg.Password != "") && cfg.User == "" {
 		return nil, errors.New("jenkins: User is required with a Token or Password")
 	}
 	if cfg.Timeout <= 0 {
@@ -165,20 +180,31 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Insecure {
 		log.Warn("TLS certificate verification is off (Insecure)")
 	}
+	if base.Scheme == "http" && (cfg.Token != "" || cfg.TokenFile != "" || cfg.Password != "") {
+		log.Warn("credentials go to Jenkins over plain http://: anyone on the network path can read the API token or password; use an https:// URL",
+			zap.String("jenkinsURL", base.String()))
+	}
+	secret := cfg.Token
+	if cfg.Password != "" {
+		secret = cfg.Password
+	}
+	creds, err := newCredentials(cfg.User, secret, cfg.TokenFile, log)
+	if err != nil {
+		return nil, err
+	}
 
 	c := &Client{
 		base:     base,
 		user:     cfg.User,
-		secret:   cfg.Token,
+		creds:    creds,
 		log:      log,
 		observe:  cfg.Observe,
 		maxAfter: cfg.MaxRetryAfter,
 		jobTTL:   cfg.JobLabelTTL,
 		now:      time.Now,
-		jobLbls:  map[string]jobLabel{},
+		jobLbls:  newJobLabelCache(cfg.JobLabelCacheSize),
 	}
 	if cfg.Password != "" {
-		c.secret = cfg.Password
 		c.password = true
 	}
 
@@ -197,6 +223,7 @@ func New(cfg Config) (*Client, error) {
 			return nil, fmt.Errorf("jenkins: cookie jar: %w", err)
 		}
 		inner.Jar = jar
+		c.jar = jar
 	}
 	c.rc = &retryablehttp.Client{
 		HTTPClient:   inner,
@@ -251,6 +278,8 @@ type call struct {
 	// idempotent: repeating the request cannot do harm, so any failure may be retried. Otherwise it
 	// is retried only when it certainly never reached Jenkins (dial error, 429).
 	idempotent bool
+	// maxBody, when positive, bounds a successful answer below the default maxBody.
+	maxBody int64
 }
 
 type callKey struct{}
@@ -270,7 +299,14 @@ type result struct {
 
 // do runs a call with retries and returns the answer, or an *HTTPError for anything else.
 func (c *Client) do(ctx context.Context, cl call) (result, error) {
+	sent := c.creds.current()
 	res, err := c.doOnce(ctx, cl)
+	if errors.Is(err, ErrUnauthorized) && c.creds.reloadAfter401(sent) {
+		// The token file holds another token than the one refused (rotated since it was read):
+		// a refused request changed nothing, so one more try with the new token is safe.
+		c.log.Info("Jenkins refused the token; retrying with the token file's new content", zap.String("endpoint", cl.endpoint))
+		res, err = c.doOnce(ctx, cl)
+	}
 	if err != nil && c.password && cl.method == http.MethodPost && isCrumbRejection(err) {
 		// The session the crumb belongs to expired (or Jenkins restarted): a rejected crumb means
 		// the request was not applied, so a fresh crumb and one more try are safe.
@@ -331,8 +367,27 @@ func (c *Client) finish(ctx context.Context, cl call, resp *http.Response, err e
 		return result{}, he
 	}
 	defer func() { _ = resp.Body.Close() }()
-	data, rerr := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
-	he.Status = resp.StatusCode
+	status := resp.StatusCode
+	he.Status = status
+	ct := resp.Header.Get("Content-Type")
+	limit, partial := int64(maxBody), false
+	if cl.maxBody > 0 {
+		limit = cl.maxBody
+	}
+	body := bufio.NewReaderSize(resp.Body, sniffLen)
+	switch {
+	case status < 200 || status >= 300 || cl.method != http.MethodGet:
+		// Only an error message (or nothing: a POST's answer page) is wanted from these.
+		limit, partial = maxErrorBody, true
+	default:
+		// Every GET asks for JSON or a jnlp file: an HTML page instead (a login or proxy page with
+		// status 200) is an error, and only its beginning says which.
+		head, _ := body.Peek(sniffLen)
+		if isHTML(ct, head) {
+			limit, partial = maxErrorBody, true
+		}
+	}
+	data, rerr := io.ReadAll(io.LimitReader(body, limit+1))
 	if rerr != nil {
 		// Headers came but the body was cut (reset, timeout): as good as no answer.
 		he.kind = ErrUnavailable
@@ -340,12 +395,19 @@ func (c *Client) finish(ctx context.Context, cl call, resp *http.Response, err e
 		he.Message = "reading the answer: " + oneLine(rerr.Error())
 		return result{}, he
 	}
-	if len(data) > maxBody {
-		he.kind = ErrUnexpectedResponse
-		he.Message = fmt.Sprintf("answer larger than %d bytes", maxBody)
-		return result{}, he
+	if int64(len(data)) > limit {
+		if !partial {
+			he.kind = ErrUnexpectedResponse
+			he.Message = fmt.Sprintf("answer larger than %d bytes", limit)
+			return result{}, he
+		}
+		data = data[:limit]
 	}
-	status := resp.StatusCode
+	if partial {
+		// Pages that echo the request (proxies, debugging endpoints) must not carry our
+		// credentials into an error.
+		data = c.redact(data)
+	}
 	switch {
 	case status >= 200 && status < 300:
 		return result{status: status, header: resp.Header, body: data}, nil
@@ -365,7 +427,7 @@ func (c *Client) finish(ctx context.Context, cl call, resp *http.Response, err e
 		return result{}, he
 	}
 	he.kind = kindForResponse(status, resp.Header, data)
-	he.Title, he.Message = describeBody(resp.Header.Get("Content-Type"), data)
+	he.Title, he.Message = describeBody(ct, data)
 	he.User = resp.Header.Get("X-You-Are-Authenticated-As")
 	if status == http.StatusForbidden {
 		he.Permission = permissionFrom(resp.Header, data)
@@ -447,7 +509,7 @@ func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	r.Header.Set("Accept-Language", "en")
 	r.Header.Set("User-Agent", userAgent)
 	if t.c.user != "" {
-		r.SetBasicAuth(t.c.user, t.c.secret)
+		r.SetBasicAuth(t.c.user, t.c.creds.current())
 	}
 	endpoint, attempt := "other", 0
 	if info, ok := req.Context().Value(callKey{}).(*callInfo); ok {
@@ -461,6 +523,7 @@ func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	if resp != nil {
 		status = resp.StatusCode
 	}
+	t.c.creds.observe(status)
 	if t.c.observe != nil {
 		t.c.observe(endpoint, status, d)
 	}

@@ -28,6 +28,8 @@ var jnlpValueOptions = map[string]bool{
 	"-secret": true, "-name": true,
 }
 
+// Its errors never quote the input: a file that is not the expected one may still hold the secret.
+//
 // ParseJNLP reads both shapes Jenkins has served: since 2.344 a bare <jnlp><application-desc> with one
 // <argument> per token; before, a Java Web Start file with the same arguments under
 // <application-desc main-class="hudson.remoting.jnlp.Main">. The first argument is the secret (64
@@ -100,14 +102,25 @@ func jnlpArguments(data []byte) ([]string, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("jenkins: jnlp: %w", err)
+			// encoding/xml's messages quote names and entities from the input, which may be the
+			// secret: say only where.
+			var se *xml.SyntaxError
+			if errors.As(err, &se) {
+				return nil, fmt.Errorf("jenkins: jnlp: not well-formed XML at line %d", se.Line)
+			}
+			return nil, errors.New("jenkins: jnlp: not well-formed XML")
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
 			path = append(path, t.Name.Local)
 			if len(path) == 1 {
 				if t.Name.Local != "jnlp" {
-					return nil, fmt.Errorf("jenkins: jnlp: root element is <%s>, want <jnlp>", t.Name.Local)
+					// A short all-letter name (html, hudson) tells what came; a secret is 64 hex
+					// characters with digits and is never one.
+					if isShortWord(t.Name.Local) {
+						return nil, fmt.Errorf("jenkins: jnlp: root element is <%s>, want <jnlp>", t.Name.Local)
+					}
+					return nil, fmt.Errorf("jenkins: jnlp: root element is not <jnlp> (a %d-character name)", len(t.Name.Local))
 				}
 				sawJNLP = true
 			}
@@ -142,6 +155,19 @@ func isHex64(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// isShortWord: at most 16 ASCII letters.
+func isShortWord(s string) bool {
+	if s == "" || len(s) > 16 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i] | 0x20; c < 'a' || c > 'z' {
 			return false
 		}
 	}

@@ -200,34 +200,43 @@ func (c *Client) NodeJNLP(ctx context.Context, name string) (JNLP, error) {
 	if name == "" {
 		return JNLP{}, errors.New("jenkins: node name is empty")
 	}
-	res, err := c.do(ctx, call{method: http.MethodGet, endpoint: "nodeSecret",
-		path: "computer/" + pathEscape(name) + "/jenkins-agent.jnlp"})
+	path := "computer/" + pathEscape(name) + "/jenkins-agent.jnlp"
+	res, err := c.do(ctx, call{method: http.MethodGet, endpoint: "nodeSecret", path: path, maxBody: maxJNLP})
 	if errors.Is(err, ErrNotFound) {
 		// Before the rename only slave-agent.jnlp exists; for a missing node both are 404.
-		res, err = c.do(ctx, call{method: http.MethodGet, endpoint: "nodeSecret",
-			path: "computer/" + pathEscape(name) + "/slave-agent.jnlp"})
+		path = "computer/" + pathEscape(name) + "/slave-agent.jnlp"
+		res, err = c.do(ctx, call{method: http.MethodGet, endpoint: "nodeSecret", path: path, maxBody: maxJNLP})
 	}
 	if err != nil {
 		return JNLP{}, fmt.Errorf("jenkins: read agent file of node %s: %w", name, err)
 	}
-	if isHTML(res.header.Get("Content-Type"), res.body) {
-		title, msg := describeBody(res.header.Get("Content-Type"), res.body)
-		return JNLP{}, &HTTPError{Method: http.MethodGet, Endpoint: "nodeSecret", Path: displayPath("computer/" + pathEscape(name) + "/jenkins-agent.jnlp"),
-			Status: res.status, Title: title, Message: "expected a jnlp file, got an HTML page: " + msg, kind: ErrUnexpectedResponse}
+	// From here on the answer is a 2xx to a request for the agent's secret: whatever it holds
+	// (the agent's page, a file of another shape) may hold the secret too, so no error or log
+	// line quotes any of it; only its type and size say what came.
+	ct := res.header.Get("Content-Type")
+	unexpected := func(what string) error {
+		return &HTTPError{Method: http.MethodGet, Endpoint: "nodeSecret", Path: displayPath(path), Status: res.status,
+			Message: fmt.Sprintf("expected a jnlp file, got %s (%s, %d bytes read; content not shown: it may hold the agent's secret)", what, orUnknown(ct), len(res.body)),
+			kind:    ErrUnexpectedResponse}
+	}
+	if isHTML(ct, res.body) {
+		return JNLP{}, unexpected("an HTML page")
 	}
 	j, err := ParseJNLP(res.body)
 	if err != nil {
-		return JNLP{}, fmt.Errorf("jenkins: node %s: %w", name, err)
+		// ParseJNLP's errors name what is wrong, never the content.
+		return JNLP{}, fmt.Errorf("jenkins: node %s: %w", name, errors.Join(unexpected("something else"), err))
 	}
 	if j.Name != name {
-		return JNLP{}, fmt.Errorf("jenkins: agent file of node %s names node %q", name, j.Name)
+		return JNLP{}, fmt.Errorf("jenkins: node %s: %w", name, unexpected("the agent file of another node"))
 	}
 	return j, nil
 }
 
 // JobLabelExpression reads the label expression of the job at taskURL ("" when the job may run
 // anywhere), for freestyle items whose `why` names no label. Answers are cached per job for
-// Config.JobLabelTTL, so many queued builds of one job cost one request. A task URL from the queue
+// Config.JobLabelTTL (at most Config.JobLabelCacheSize jobs, least recently used evicted), so many
+// queued builds of one job cost one request. A task URL from the queue
 // carries Jenkins' configured root URL, which may differ from the one this client uses (a public
 // name in front of an in-cluster Service): its job path is re-based on the client's URL.
 func (c *Client) JobLabelExpression(ctx context.Context, taskURL string) (string, error) {
@@ -236,12 +245,9 @@ func (c *Client) JobLabelExpression(ctx context.Context, taskURL string) (string
 		return "", err
 	}
 	now := c.now()
-	c.jobMu.Lock()
-	if e, ok := c.jobLbls[path]; ok && now.Sub(e.at) < c.jobTTL {
-		c.jobMu.Unlock()
-		return e.expr, nil
+	if expr, ok := c.jobLbls.get(path, now, c.jobTTL); ok {
+		return expr, nil
 	}
-	c.jobMu.Unlock()
 
 	var v struct {
 		LabelExpression *string `json:"labelExpression"`
@@ -253,13 +259,13 @@ func (c *Client) JobLabelExpression(ctx context.Context, taskURL string) (string
 	if v.LabelExpression != nil && strings.TrimSpace(*v.LabelExpression) != "" {
 		n, err := labelexpr.Normalize(*v.LabelExpression)
 		if err != nil {
-			return "", fmt.Errorf("jenkins: job %s has label expression %q: %w", taskURL, *v.LabelExpression, err)
+			// The parse error quotes (an excerpt of) the expression; quoting it whole here would put
+			// a hostile megabyte into every log line.
+			return "", fmt.Errorf("jenkins: job %s has an unreadable label expression: %w", taskURL, err)
 		}
 		expr = n
 	}
-	c.jobMu.Lock()
-	c.jobLbls[path] = jobLabel{expr: expr, at: now}
-	c.jobMu.Unlock()
+	c.jobLbls.put(path, expr, now)
 	return expr, nil
 }
 

@@ -38,6 +38,11 @@ type Demand struct {
 	// MaybeNode and Unlabelled: see Why.
 	MaybeNode  bool
 	Unlabelled bool
+
+	// Err is set when why names a label too long or too deeply nested to read (errors.Is
+	// labelexpr.ErrTooLong or labelexpr.ErrTooDeep); Label, Node and Ambiguous are then empty. The
+	// item is one no template can serve: report it (status page, log) and go on with the others.
+	Err error
 }
 
 // Task classes (the `_class` Jenkins reports).
@@ -100,6 +105,8 @@ func parseQueue(data []byte, base *url.URL) ([]Demand, error) {
 
 func demands(q queueJSON, base *url.URL) []Demand {
 	out := make([]Demand, 0, len(q.Items))
+	// Builds of one job, or many node() steps with one label, share a why text: read each once.
+	whys := map[string]Why{}
 	for _, it := range q.Items {
 		if !waitsForExecutor(it) {
 			continue
@@ -108,7 +115,11 @@ func demands(q queueJSON, base *url.URL) []Demand {
 		if it.Why != nil {
 			why = *it.Why
 		}
-		w := ParseWhy(why)
+		w, seen := whys[why]
+		if !seen {
+			w = ParseWhy(why)
+			whys[why] = w
+		}
 		if w.NotDemand {
 			continue
 		}
@@ -124,6 +135,7 @@ func demands(q queueJSON, base *url.URL) []Demand {
 			Kind:       kindOf(it.Task.Class, it.Task.URL),
 			Stuck:      it.Stuck,
 			Why:        why,
+			Err:        w.Err,
 		}
 		if it.InQueueSince > 0 {
 			d.InQueueSince = time.UnixMilli(it.InQueueSince).UTC()

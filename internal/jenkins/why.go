@@ -1,6 +1,8 @@
 package jenkins
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/jenkins-agent-provisioner/provisioner/internal/labelexpr"
@@ -34,6 +36,11 @@ type Why struct {
 	// ("‘n’ is reserved for jobs with matching label expression" is only ever said for label == null),
 	// so the item wants any NORMAL-mode agent. Ambiguous stays true: no label is named.
 	Unlabelled bool
+
+	// Err: the text names a label too long or too deeply nested to read (it wraps
+	// labelexpr.ErrTooLong or labelexpr.ErrTooDeep). Label, Node and Ambiguous are empty: the item
+	// is shown as unreadable and served by no template, while the rest of the queue goes on.
+	Err error
 }
 
 const (
@@ -96,7 +103,10 @@ func ParseWhy(why string) Why {
 	case s == busyBare:
 		return Why{Ambiguous: true}
 	case strings.HasPrefix(s, busyOnPrefix):
-		label, atom := normalizeLabel(unquote(s[len(busyOnPrefix):]))
+		label, atom, err := normalizeLabel(unquote(s[len(busyOnPrefix):]))
+		if err != nil {
+			return Why{Err: err}
+		}
 		if label == "" {
 			return Why{Ambiguous: true}
 		}
@@ -137,7 +147,7 @@ func ParseWhy(why string) Why {
 		case partLabelMissing:
 			// A node without the label says which label the item wants: the answer, whatever the
 			// other nodes said.
-			if lw := labelWhy(p.label); lw.Label != "" {
+			if lw := labelWhy(p.label); lw.Label != "" || lw.Err != nil {
 				return lw
 			}
 		case partReserved:
@@ -187,7 +197,10 @@ func parsePart(s string) part {
 
 // labelWhy is the Why for a text that names a label.
 func labelWhy(raw string) Why {
-	label, _ := normalizeLabel(raw)
+	label, _, err := normalizeLabel(raw)
+	if err != nil {
+		return Why{Err: err}
+	}
 	if label == "" {
 		return Why{Ambiguous: true}
 	}
@@ -212,14 +225,23 @@ func unquote(s string) string {
 // single label with Label.getName(), which for an atom is the raw name, unescaped: a name that is
 // not a valid expression on its own (one with a space, say) is such an atom, and is quoted as Jenkins
 // would quote it in an expression. atom reports a single plain name, which may also be a node's name.
-func normalizeLabel(raw string) (label string, atom bool) {
+// A label past labelexpr's bounds is an error (wrapping labelexpr.ErrTooLong or ErrTooDeep), not an
+// atom: no template could serve it, and a megabyte "label" would travel on into logs and metrics.
+func normalizeLabel(raw string) (label string, atom bool, err error) {
 	raw = strings.TrimSpace(raw)
 	if raw == "" {
-		return "", false
+		return "", false, nil
 	}
 	n, err := labelexpr.Normalize(raw)
-	if err != nil {
-		return labelexpr.QuoteAtom(raw), true
+	switch {
+	case errors.Is(err, labelexpr.ErrTooLong), errors.Is(err, labelexpr.ErrTooDeep):
+		return "", false, fmt.Errorf("jenkins: queue item's label: %w", err)
+	case err != nil:
+		q := labelexpr.QuoteAtom(raw)
+		if len(q) > labelexpr.MaxLength {
+			return "", false, fmt.Errorf("jenkins: queue item's label: %d bytes quoted: %w", len(q), labelexpr.ErrTooLong)
+		}
+		return q, true, nil
 	}
-	return n, n == labelexpr.QuoteAtom(raw)
+	return n, n == labelexpr.QuoteAtom(raw), nil
 }

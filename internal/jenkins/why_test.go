@@ -141,20 +141,23 @@ func FuzzParseWhy(f *testing.F) {
 		"\u2018a\u2019 doesn\u2019t have label \u2018x||y\u2019; \u2018b\u2019 is offline",
 		"\u2018bob\u2019 lacks permission to run on \u2018a\u2019",
 		"In the quiet period. Expires in 5 sec",
+		noNodes(strings.Repeat("(", 5000)),
+		noNodes(strings.Repeat("(", labelexpr.MaxDepth) + "a" + strings.Repeat(")", labelexpr.MaxDepth)),
+		"Waiting for next available executor on \u2018" + strings.Repeat(`\`, labelexpr.MaxLength/2+1) + "\u2019",
 	} {
 		f.Add(w)
 	}
 	f.Fuzz(func(t *testing.T, why string) {
 		w := ParseWhy(why)
-		// Exactly one reading: not demand, a label, a node, or ambiguous.
+		// Exactly one reading: not demand, a label, a node, ambiguous, or unreadable.
 		n := 0
-		for _, b := range []bool{w.NotDemand, w.Label != "", w.Node != "", w.Ambiguous} {
+		for _, b := range []bool{w.NotDemand, w.Label != "", w.Node != "", w.Ambiguous, w.Err != nil} {
 			if b {
 				n++
 			}
 		}
 		if n != 1 {
-			t.Fatalf("ParseWhy(%q) = %+v: want exactly one of NotDemand, Label, Node, Ambiguous", why, w)
+			t.Fatalf("ParseWhy(%q) = %+v: want exactly one of NotDemand, Label, Node, Ambiguous, Err", why, w)
 		}
 		if w.MaybeNode && w.Label == "" || w.Unlabelled && !w.Ambiguous {
 			t.Fatalf("ParseWhy(%q) = %+v: refinement without its reading", why, w)

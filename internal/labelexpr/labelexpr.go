@@ -19,12 +19,35 @@
 //     as a no-op node, so its `why` shows them), none added, and atoms quoted when Jenkins' escape
 //     would quote them. One deliberate difference: an atom containing " or ' is quoted too. Jenkins
 //     prints those bare, which its own lexer cannot read back; quoting keeps String() re-parseable.
+//
+// Expressions come from pipeline authors (through Jenkins' `why` texts and job configurations), so
+// they are input to bound, not to trust: Parse refuses texts longer than MaxLength and parentheses
+// nested deeper than MaxDepth with an error wrapping ErrTooLong or ErrTooDeep, and parsing,
+// printing and evaluating are linear in the text's length. Jenkins itself sets no such limits; no
+// label expression a person writes comes near them.
 package labelexpr
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
+)
+
+// Bounds on what Parse accepts. A real expression is a few dozen bytes; a long generated one
+// (a || of a hundred node names) a few KiB.
+const (
+	// MaxLength is the longest text, in bytes, Parse reads.
+	MaxLength = 16 << 10
+	// MaxDepth is the deepest nesting of parentheses Parse accepts. The parser recurses once per
+	// level, so this bound is what keeps a text of "(((((..." from exhausting the stack.
+	MaxDepth = 100
+)
+
+// Errors a caller can tell apart with errors.Is: the text is not wrong, it is too big to read.
+var (
+	ErrTooLong = errors.New("label expression too long")
+	ErrTooDeep = errors.New("label expression nested too deeply")
 )
 
 // Expr is a parsed label expression.
@@ -35,8 +58,18 @@ type Expr interface {
 	// String is Jenkins' normalised form: no spaces, the user's parentheses, atoms quoted only when
 	// needed.
 	String() string
+	// write appends String() to b: one builder for the whole tree keeps printing linear, where
+	// concatenating each subtree's string would copy a left-deep chain quadratically.
+	write(b *strings.Builder)
 	// precedence orders operators for parenthesising, as LabelOperatorPrecedence does.
 	precedence() precedence
+}
+
+// stringOf prints e with one builder.
+func stringOf(e Expr) string {
+	var b strings.Builder
+	e.write(&b)
+	return b.String()
 }
 
 // precedence mirrors Jenkins' LabelOperatorPrecedence: a larger value binds more loosely.
@@ -55,6 +88,7 @@ type atom struct{ name string }
 
 func (a atom) Eval(has func(string) bool) bool { return has(a.name) }
 func (a atom) String() string                  { return QuoteAtom(a.name) }
+func (a atom) write(b *strings.Builder)        { writeAtom(b, a.name) }
 func (a atom) precedence() precedence          { return precAtom }
 
 // paren keeps the user's parentheses, as Jenkins' LabelExpression.Paren does, so String() matches
@@ -62,14 +96,23 @@ func (a atom) precedence() precedence          { return precAtom }
 type paren struct{ inner Expr }
 
 func (p paren) Eval(has func(string) bool) bool { return p.inner.Eval(has) }
-func (p paren) String() string                  { return "(" + p.inner.String() + ")" }
-func (p paren) precedence() precedence          { return precAtom }
+func (p paren) String() string                  { return stringOf(p) }
+func (p paren) write(b *strings.Builder) {
+	b.WriteByte('(')
+	p.inner.write(b)
+	b.WriteByte(')')
+}
+func (p paren) precedence() precedence { return precAtom }
 
 type not struct{ inner Expr }
 
 func (n not) Eval(has func(string) bool) bool { return !n.inner.Eval(has) }
-func (n not) String() string                  { return "!" + wrap(precNot, n.inner) }
-func (n not) precedence() precedence          { return precNot }
+func (n not) String() string                  { return stringOf(n) }
+func (n not) write(b *strings.Builder) {
+	b.WriteByte('!')
+	wrap(b, precNot, n.inner)
+}
+func (n not) precedence() precedence { return precNot }
 
 type binary struct {
 	op       precedence
@@ -90,8 +133,12 @@ func (b binary) Eval(has func(string) bool) bool {
 	}
 }
 
-func (b binary) String() string {
-	return wrap(b.op, b.lhs) + operatorText[b.op] + wrap(b.op, b.rhs)
+func (b binary) String() string { return stringOf(b) }
+
+func (b binary) write(sb *strings.Builder) {
+	wrap(sb, b.op, b.lhs)
+	sb.WriteString(operatorText[b.op])
+	wrap(sb, b.op, b.rhs)
 }
 
 func (b binary) precedence() precedence { return b.op }
@@ -104,16 +151,22 @@ var operatorText = map[precedence]string{
 }
 
 // wrap is Jenkins' LabelExpression.paren: parenthesise a child that binds more loosely than op.
-func wrap(op precedence, e Expr) string {
+func wrap(b *strings.Builder, op precedence, e Expr) {
 	if op < e.precedence() {
-		return "(" + e.String() + ")"
+		b.WriteByte('(')
+		e.write(b)
+		b.WriteByte(')')
+		return
 	}
-	return e.String()
+	e.write(b)
 }
 
 // Parse parses a label expression as Jenkins' Label.parseExpression does. The empty string (or one
 // of only spaces) is an error: "no label" is the caller's case to handle, not an expression.
 func Parse(s string) (Expr, error) {
+	if len(s) > MaxLength {
+		return nil, &Error{Expr: s, Column: 1, Msg: fmt.Sprintf("%d bytes, more than the %d a label expression may have", len(s), MaxLength), kind: ErrTooLong}
+	}
 	toks, err := lex(s)
 	if err != nil {
 		return nil, err
@@ -125,6 +178,11 @@ func Parse(s string) (Expr, error) {
 	}
 	if t := p.peek(); t.kind != tokEOF {
 		return nil, p.errorf(t, "unexpected %s after a complete expression", t.describe())
+	}
+	// Quoting can make the normal form longer than the text (a\b prints as "a\\b"); refusing
+	// what would print past the bound keeps every String() Parse's own input.
+	if n := len(e.String()); n > MaxLength {
+		return nil, &Error{Expr: s, Column: 1, Msg: fmt.Sprintf("normal form of %d bytes, more than the %d a label expression may have", n, MaxLength), kind: ErrTooLong}
 	}
 	return e, nil
 }
@@ -159,6 +217,16 @@ func QuoteAtom(name string) string {
 		return name
 	}
 	var b strings.Builder
+	writeAtom(&b, name)
+	return b.String()
+}
+
+// writeAtom appends QuoteAtom(name) to b.
+func writeAtom(b *strings.Builder, name string) {
+	if !needsQuote(name) {
+		b.WriteString(name)
+		return
+	}
 	b.WriteByte('"')
 	for i := 0; i < len(name); i++ {
 		switch c := name[i]; c {
@@ -181,7 +249,6 @@ func QuoteAtom(name string) string {
 		}
 	}
 	b.WriteByte('"')
-	return b.String()
 }
 
 // needsQuote is Jenkins' LabelAtom.needsEscape (Jenkins.checkGoodName plus space, parentheses, tab
@@ -246,10 +313,45 @@ type Error struct {
 	Offset int    // byte offset of the offending text
 	Column int    // 1-based character column of the offending text, as an editor counts it
 	Msg    string
+
+	kind error // ErrTooLong, ErrTooDeep or nil (a syntax error)
 }
 
+// maxQuoted is how much of the input Error() quotes: all of a normal expression, and of a long one
+// the part around the offending position, so an error about a hostile megabyte stays one line.
+const maxQuoted = 120
+
 func (e *Error) Error() string {
-	return fmt.Sprintf("label expression %q: column %d: %s", e.Expr, e.Column, e.Msg)
+	return fmt.Sprintf("label expression %s: column %d: %s", excerpt(e.Expr, e.Offset), e.Column, e.Msg)
+}
+
+// Unwrap exposes ErrTooLong and ErrTooDeep to errors.Is.
+func (e *Error) Unwrap() error { return e.kind }
+
+// excerpt quotes s whole when it is short, else about maxQuoted bytes around offset with the total
+// length, cut at rune boundaries.
+func excerpt(s string, offset int) string {
+	if len(s) <= maxQuoted {
+		return fmt.Sprintf("%q", s)
+	}
+	start := max(0, offset-maxQuoted/2)
+	end := min(len(s), start+maxQuoted)
+	for start > 0 && !utf8.RuneStart(s[start]) {
+		start--
+	}
+	for end < len(s) && !utf8.RuneStart(s[end]) {
+		end++
+	}
+	var b strings.Builder
+	b.WriteString(fmt.Sprintf("(%d bytes) ", len(s)))
+	if start > 0 {
+		b.WriteString("…")
+	}
+	b.WriteString(fmt.Sprintf("%q", s[start:end]))
+	if end < len(s) {
+		b.WriteString("…")
+	}
+	return b.String()
 }
 
 func newError(src string, offset int, format string, args ...any) *Error {
@@ -362,9 +464,10 @@ func utf8RuneLen(s string) int {
 }
 
 type parser struct {
-	src  string
-	toks []token
-	i    int
+	src   string
+	toks  []token
+	i     int
+	depth int // parentheses open at the current position
 }
 
 func (p *parser) peek() token { return p.toks[p.i] }
@@ -475,10 +578,16 @@ func (p *parser) primary() (Expr, error) {
 	case tokAtom:
 		return atom{name: t.text}, nil
 	case tokLParen:
+		if p.depth++; p.depth > MaxDepth {
+			err := newError(p.src, t.pos, "parentheses nested more than %d deep", MaxDepth)
+			err.kind = ErrTooDeep
+			return nil, err
+		}
 		e, err := p.iff()
 		if err != nil {
 			return nil, err
 		}
+		p.depth--
 		if c := p.next(); c.kind != tokRParen {
 			return nil, p.errorf(c, "unexpected %s, want \")\" to close the \"(\" at column %d", c.describe(), newError(p.src, t.pos, "").Column)
 		}

@@ -186,6 +186,9 @@ func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		"linux", "linux && docker", "a || b && c", "(a||b)&&!c", "a -> b", "a<->b<->c", `"my label"`,
 		`"a\"b\\c\n"`, "!(a)", "a-->b", "-", "a->", "((x))", `"" && "."`, "größe||x", "a\nb", "\x01",
+		// Deep nesting and long chains, at and past the bounds.
+		nested(MaxDepth), nested(MaxDepth + 1), strings.Repeat("(", 10_000), strings.Repeat("!(", 60) + "a",
+		chain(MaxLength), strings.Repeat("a||", 2000) + nested(50),
 	} {
 		f.Add(s)
 	}

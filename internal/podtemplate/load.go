@@ -64,7 +64,10 @@ func (r *rawTemplate) errorf(sub, format string, args ...any) *fieldError {
 // Load reads templates from path: a file, or every *.yaml file in a directory (sorted by name;
 // hidden entries such as a ConfigMap volume's ..data are skipped, the symlinks beside them
 // followed). Templates are in file order, files in name order.
-func Load(path string) (*Set, error) {
+func Load(path string) (*Set, error) { return LoadWith(path, Options{}) }
+
+// LoadWith is Load with the deployment's options.
+func LoadWith(path string, opts Options) (*Set, error) {
 	files, err := templateFiles(path)
 	if err != nil {
 		return nil, err
@@ -83,7 +86,7 @@ func Load(path string) (*Set, error) {
 	if len(raws) == 0 && len(errs) == 0 {
 		return nil, noTemplates(path)
 	}
-	return build(raws, errs)
+	return build(raws, errs, opts)
 }
 
 // noTemplates refuses an empty set: a provisioner without templates starts no agent at all, and
@@ -126,12 +129,15 @@ func templateFiles(path string) ([]string, error) {
 }
 
 // Parse reads templates from one YAML document; name is used in messages.
-func Parse(name string, data []byte) (*Set, error) {
+func Parse(name string, data []byte) (*Set, error) { return ParseWith(name, data, Options{}) }
+
+// ParseWith is Parse with the deployment's options.
+func ParseWith(name string, data []byte, opts Options) (*Set, error) {
 	raws, errs := decodeFile(name, data)
 	if len(raws) == 0 && len(errs) == 0 {
 		return nil, noTemplates(name)
 	}
-	return build(raws, errs)
+	return build(raws, errs, opts)
 }
 
 // decodeFile decodes one file strictly. A structural error stops the decoding of the template it
@@ -260,7 +266,11 @@ func (s *Set) Get(name string) (*Template, bool) {
 // whose labels satisfy the expression. A build that names no label ("") goes only to a mode normal
 // template, as Jenkins only gives unlabelled builds to normal nodes. An expression that does not
 // parse is taken as one label name, as Jenkins.getLabel does.
-func (s *Set) Select(labelExpr string) (*Template, bool) {
+func (s *Set) Select(labelExpr string) (*Template, bool) { return s.SelectWith(nil, labelExpr) }
+
+// SelectWith is Select parsing labelExpr through cache (nil: no cache), so that a poll meeting one
+// expression in many queued builds parses it once.
+func (s *Set) SelectWith(cache *labelexpr.Cache, labelExpr string) (*Template, bool) {
 	if strings.TrimSpace(labelExpr) == "" {
 		for _, t := range s.Templates {
 			if t.Mode == ModeNormal {
@@ -270,8 +280,17 @@ func (s *Set) Select(labelExpr string) (*Template, bool) {
 		return nil, false
 	}
 	match := func(t *Template) bool { return containsString(t.Labels, labelExpr) }
-	if e, err := labelexpr.Parse(labelExpr); err == nil {
+	parse := labelexpr.Parse
+	if cache != nil {
+		parse = cache.Parse
+	}
+	e, err := parse(labelExpr)
+	switch {
+	case err == nil:
 		match = func(t *Template) bool { return labelexpr.Matches(e, t.Labels) }
+	case errors.Is(err, labelexpr.ErrTooLong), errors.Is(err, labelexpr.ErrTooDeep):
+		// No template label is that long (MaxLabelLength), nor is any label that deep.
+		return nil, false
 	}
 	for _, t := range s.Templates {
 		if t.Selectable() && match(t) {
@@ -292,8 +311,13 @@ func containsString(list []string, s string) bool {
 
 // build resolves inheritance, applies defaults and validates. decodeErrs from the files are
 // reported together with what build finds.
-func build(raws []*rawTemplate, decodeErrs []*fieldError) (*Set, error) {
+func build(raws []*rawTemplate, decodeErrs []*fieldError, opts Options) (*Set, error) {
 	errs := append([]*fieldError(nil), decodeErrs...)
+	if len(raws) > MaxTemplates {
+		r := raws[MaxTemplates]
+		return nil, joinFieldErrors(append(errs, &fieldError{File: r.file, Line: r.node.Line, Path: r.path(""),
+			Msg: fmt.Sprintf("%d templates, more than the %d one provisioner loads", len(raws), MaxTemplates)}))
+	}
 	byName := map[string]*rawTemplate{}
 	for _, r := range raws {
 		name := r.spec.Name
@@ -315,7 +339,7 @@ func build(raws []*rawTemplate, decodeErrs []*fieldError) (*Set, error) {
 		byName[name] = r
 	}
 
-	b := &builder{byName: byName, resolved: map[string]*resolvedTemplate{}, failed: map[string]*fieldError{}, active: map[string]bool{}}
+	b := &builder{byName: byName, resolved: map[string]*resolvedTemplate{}, failed: map[string]*fieldError{}, active: map[string]bool{}, depth: map[string]int{}}
 	var set Set
 	for _, r := range raws {
 		if byName[r.spec.Name] != r {
@@ -326,7 +350,7 @@ func build(raws []*rawTemplate, decodeErrs []*fieldError) (*Set, error) {
 			errs = append(errs, err)
 			continue
 		}
-		t, tErrs := finish(r, rt)
+		t, tErrs := finish(r, rt, opts)
 		errs = append(errs, tErrs...)
 		if t != nil {
 			set.Templates = append(set.Templates, t)
@@ -363,6 +387,8 @@ type builder struct {
 	resolved map[string]*resolvedTemplate
 	failed   map[string]*fieldError
 	active   map[string]bool // being resolved now: meeting one again is a cycle
+	depth    map[string]int  // of each resolved template: the length of its longest parent chain
+	work     int64           // merge cost charged so far (maxMergeWork)
 }
 
 // resolve merges r's parents, in inheritFrom order, under r. chain is the inheritance path that led
@@ -379,6 +405,9 @@ func (b *builder) resolve(r *rawTemplate, chain []string) (*resolvedTemplate, *f
 	if b.active[name] {
 		return nil, r.errorf("inheritFrom", "inheritance cycle: %s", strings.Join(chain, " -> "))
 	}
+	if len(chain) > MaxInheritanceDepth+1 {
+		return nil, r.errorf("inheritFrom", "inheritance deeper than %d: %s", MaxInheritanceDepth, strings.Join(chain, " -> "))
+	}
 	b.active[name] = true
 	defer delete(b.active, name)
 	rt, err := b.merge(r, chain)
@@ -394,7 +423,12 @@ func (b *builder) resolve(r *rawTemplate, chain []string) (*resolvedTemplate, *f
 func (b *builder) merge(r *rawTemplate, chain []string) (*resolvedTemplate, *fieldError) {
 	name := r.spec.Name
 
+	if len(r.spec.InheritFrom) > MaxParents {
+		return nil, r.errorf("inheritFrom", "%d parents, more than the %d a template may name", len(r.spec.InheritFrom), MaxParents)
+	}
 	var acc *resolvedTemplate
+	depth := 0
+	defer func() { b.depth[name] = depth }()
 	for i, parentName := range r.spec.InheritFrom {
 		sub := fmt.Sprintf("inheritFrom[%d]", i)
 		if parentName == name {
@@ -405,8 +439,15 @@ func (b *builder) merge(r *rawTemplate, chain []string) (*resolvedTemplate, *fie
 			return nil, r.errorf(sub, "unknown template %q", parentName)
 		}
 		prt, err := b.resolve(p, chain)
+		if err == nil && b.depth[parentName]+1 > depth {
+			depth = b.depth[parentName] + 1
+			if depth > MaxInheritanceDepth {
+				err = r.errorf(sub, "inheritance deeper than %d through %q", MaxInheritanceDepth, parentName)
+				return nil, err
+			}
+		}
 		if err != nil {
-			if strings.Contains(err.Msg, "inheritance cycle") {
+			if strings.Contains(err.Msg, "inheritance cycle") || strings.Contains(err.Msg, "inheritance deeper than") {
 				return nil, r.errorf(sub, "%s", err.Msg)
 			}
 			return nil, r.errorf(sub, "parent %q is invalid (see its errors)", parentName)
@@ -414,6 +455,9 @@ func (b *builder) merge(r *rawTemplate, chain []string) (*resolvedTemplate, *fie
 		if acc == nil {
 			acc = &resolvedTemplate{spec: prt.spec, podJSON: prt.podJSON}
 			continue
+		}
+		if err := b.charge(r, sub, acc.podJSON, prt.podJSON); err != nil {
+			return nil, err
 		}
 		merged, mergeErr := mergeOver(acc, &prt.spec, prt.podJSON)
 		if mergeErr != nil {
@@ -423,6 +467,9 @@ func (b *builder) merge(r *rawTemplate, chain []string) (*resolvedTemplate, *fie
 	}
 	own := &resolvedTemplate{spec: r.spec, podJSON: r.podJSON}
 	if acc != nil {
+		if err := b.charge(r, "inheritFrom", acc.podJSON, r.podJSON); err != nil {
+			return nil, err
+		}
 		merged, err := mergeOver(acc, &r.spec, r.podJSON)
 		if err != nil {
 			return nil, r.errorf("pod", "merging with parents: %v", err)
@@ -433,6 +480,18 @@ func (b *builder) merge(r *rawTemplate, chain []string) (*resolvedTemplate, *fie
 	// labels would compete with it for the same builds.
 	own.spec.Name, own.spec.Labels, own.spec.Mode, own.spec.InheritFrom = r.spec.Name, r.spec.Labels, r.spec.Mode, r.spec.InheritFrom
 	return own, nil
+}
+
+// charge counts one merge's cost against maxMergeWork before it runs: the square of the JSON
+// objects in both pods, as strategic merge compares list elements pairwise. Diamonds of parents
+// with large pods could otherwise make resolving a few hundred templates take many minutes.
+func (b *builder) charge(r *rawTemplate, sub string, base, child []byte) *fieldError {
+	objects := int64(bytes.Count(base, []byte("{")) + bytes.Count(child, []byte("{")))
+	b.work += objects * objects
+	if b.work > maxMergeWork {
+		return r.errorf(sub, "resolving inheritance takes too much work (pods of %d objects merged; more than %d object pairs over the file); use fewer or smaller parents", objects, maxMergeWork)
+	}
+	return nil
 }
 
 // mergeOver lays child (spec fields and pod) over base: fields the child sets win; the pods merge

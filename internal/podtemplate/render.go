@@ -46,6 +46,13 @@ func Render(t *Template, id Identity) (*corev1.Pod, *corev1.Secret, error) {
 
 	spec := &pod.Spec
 	spec.RestartPolicy = corev1.RestartPolicyNever
+	// An agent runs pipeline authors' code: it gets no Kubernetes credentials unless its template
+	// asks for them, by setting automountServiceAccountToken or naming a service account (then the
+	// administrator chose that account's rights for the agents).
+	if spec.AutomountServiceAccountToken == nil && spec.ServiceAccountName == "" && spec.DeprecatedServiceAccount == "" {
+		noToken := false
+		spec.AutomountServiceAccountToken = &noToken
+	}
 	if t.ActiveDeadlineSeconds != nil {
 		v := *t.ActiveDeadlineSeconds
 		spec.ActiveDeadlineSeconds = &v

@@ -19,7 +19,7 @@ const placeholderLabel = "jenkins-agent-provisioner-placeholder"
 
 // finish applies defaults to a resolved template and validates it, returning the Template or the
 // problems found (all of them, not only the first).
-func finish(r *rawTemplate, rt *resolvedTemplate) (*Template, []*fieldError) {
+func finish(r *rawTemplate, rt *resolvedTemplate, opts Options) (*Template, []*fieldError) {
 	var errs []*fieldError
 	s := rt.spec
 	t := &Template{
@@ -33,10 +33,16 @@ func finish(r *rawTemplate, rt *resolvedTemplate) (*Template, []*fieldError) {
 		Source:           fmt.Sprintf("%s:%d", r.file, r.node.Line),
 	}
 
+	if len(s.Labels) > MaxLabels {
+		errs = append(errs, r.errorf("labels", "%d labels, more than the %d a template may serve", len(s.Labels), MaxLabels))
+		s.Labels = s.Labels[:MaxLabels]
+	}
 	seen := map[string]bool{}
 	for i, l := range s.Labels {
 		sub := fmt.Sprintf("labels[%d]", i)
 		switch {
+		case len(l) > MaxLabelLength:
+			errs = append(errs, r.errorf(sub, "label of %d bytes, more than the %d allowed", len(l), MaxLabelLength))
 		case labelexpr.QuoteAtom(l) != l:
 			errs = append(errs, r.errorf(sub, "%q is not a plain Jenkins label: no spaces, no trailing dot, none of ?*/\\%%!@#$^&|<>[]:;()\"' and no control characters", l))
 		case l == placeholderLabel:
@@ -143,7 +149,7 @@ func finish(r *rawTemplate, rt *resolvedTemplate) (*Template, []*fieldError) {
 	if t.Selectable() {
 		// A parent-only template may leave out what its children add (an image, say); its pod is
 		// checked as part of each child's merged pod instead.
-		errs = append(errs, validatePod(r, t)...)
+		errs = append(errs, validatePod(r, t, opts)...)
 	}
 	if len(errs) > 0 {
 		return nil, errs
@@ -153,8 +159,15 @@ func finish(r *rawTemplate, rt *resolvedTemplate) (*Template, []*fieldError) {
 
 // validatePod checks, without an apiserver, what is cheap to check and what the provisioner itself
 // relies on. `templates check` then has the apiserver validate the rendered pod for real.
-func validatePod(r *rawTemplate, t *Template) []*fieldError {
+func validatePod(r *rawTemplate, t *Template, opts Options) []*fieldError {
 	var errs []*fieldError
+	if own := opts.ProvisionerServiceAccount; own != "" {
+		for _, f := range []struct{ field, value string }{{"serviceAccountName", t.Pod.Spec.ServiceAccountName}, {"serviceAccount", t.Pod.Spec.DeprecatedServiceAccount}} {
+			if f.value == own {
+				errs = append(errs, r.errorf("pod.spec."+f.field, "%q is the provisioner's own service account: builds on the agent could create and delete pods and read Secrets with its rights; give agents a service account of their own", own))
+			}
+		}
+	}
 	m := t.Pod.ObjectMeta
 	for _, f := range []struct{ field, value string }{{"name", m.Name}, {"generateName", m.GenerateName}, {"namespace", m.Namespace}} {
 		if f.value != "" {

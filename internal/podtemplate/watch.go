@@ -24,6 +24,7 @@ const DefaultWatchInterval = 5 * time.Second
 // immutable, so agents made from an older Set keep their *Template.
 type Watcher struct {
 	path   string
+	opts   Options
 	logger *zap.Logger
 	// Interval between looks at the files; set it before Run. Zero means DefaultWatchInterval.
 	Interval time.Duration
@@ -35,15 +36,20 @@ type Watcher struct {
 // NewWatcher loads path; it fails if the templates there are not valid, since a provisioner
 // without templates cannot do anything useful.
 func NewWatcher(path string, logger *zap.Logger) (*Watcher, error) {
+	return NewWatcherWith(path, logger, Options{})
+}
+
+// NewWatcherWith is NewWatcher loading, and reloading, with the deployment's options.
+func NewWatcherWith(path string, logger *zap.Logger, opts Options) (*Watcher, error) {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	w := &Watcher{path: path, logger: logger}
+	w := &Watcher{path: path, opts: opts, logger: logger}
 	digest, err := filesDigest(path)
 	if err != nil {
 		return nil, err
 	}
-	set, err := Load(path)
+	set, err := LoadWith(path, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +93,7 @@ func (w *Watcher) check() {
 		return
 	}
 	w.digest = digest
-	set, err := Load(w.path)
+	set, err := LoadWith(w.path, w.opts)
 	if err != nil {
 		w.logger.Error("changed pod templates are invalid; keeping the last good set", zap.String("path", w.path), zap.Error(err))
 		return
