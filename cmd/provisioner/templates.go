@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/jenkins-agent-provisioner/provisioner/internal/labelexpr"
 	"github.com/jenkins-agent-provisioner/provisioner/internal/podtemplate"
+	"github.com/jenkins-agent-provisioner/provisioner/internal/warm"
 )
 
 const templatesUsage = `Usage:
@@ -241,7 +243,11 @@ func describeTemplate(t *podtemplate.Template) string {
 	if t.PodRetention != podtemplate.RetentionNever {
 		retention += " for " + t.RetentionTimeout.String()
 	}
-	return fmt.Sprintf("labels %s, mode %s, maxAgents %d, connectTimeout %s, podRetention %s", labels, t.Mode, t.MaxAgents, t.ConnectTimeout, retention)
+	desc := fmt.Sprintf("labels %s, mode %s, maxAgents %d, connectTimeout %s, podRetention %s", labels, t.Mode, t.MaxAgents, t.ConnectTimeout, retention)
+	if t.Warm != nil {
+		desc += ", warm: " + t.Warm.String()
+	}
+	return desc
 }
 
 const maskedSecret = "********"
@@ -293,6 +299,11 @@ func templatesRender(f *templatesFlags, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "# label expression: %s\n# template: %s (%s): %s\n", shown, t.Name, t.Source, describeTemplate(t))
+	if t.Warm != nil {
+		// The schedules from the clock alone; the adaptive estimate starts at zero in a new process.
+		n, src := warm.Desired(t.Warm, time.Now(), warm.Estimate{})
+		fmt.Fprintf(stdout, "# ready agents wanted now: %d (%s; adaptive demand not counted)\n", n, cmp.Or(string(src), "none"))
+	}
 	fmt.Fprintf(stdout, "---\n%s---\n%s", stripStatus(podYAML), secretYAML)
 	return 0
 }

@@ -35,6 +35,7 @@ type templateSpec struct {
 	Workspace             *Workspace              `json:"workspace"`
 	Agent                 *agentSpecIn            `json:"agent"`
 	Pod                   *corev1.PodTemplateSpec `json:"pod"`
+	Warm                  *warmSpecIn             `json:"warm"`
 }
 
 // agentSpecIn is AgentSpec with "left out" visible, so a child can inherit single agent fields.
@@ -517,6 +518,9 @@ func mergeOver(base *resolvedTemplate, child *templateSpec, childPod []byte) (*r
 	}
 	if child.Workspace != nil {
 		s.Workspace = child.Workspace
+	}
+	if child.Warm != nil {
+		s.Warm = child.Warm
 	}
 	if child.Agent != nil {
 		a := agentSpecIn{}

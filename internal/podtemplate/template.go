@@ -25,6 +25,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
+
+	"github.com/jenkins-agent-provisioner/provisioner/internal/warm"
 )
 
 // Names of the labels, annotations and Secret key the provisioner puts on what it creates; the
@@ -120,6 +122,9 @@ type Template struct {
 	Workspace             Workspace
 	Agent                 AgentSpec
 	Pod                   corev1.PodTemplateSpec // merged with its parents
+	// Warm sizes the ready agents kept for the template; nil (no warm block, or one wanting none,
+	// or a parent-only template) keeps none: exactly the behaviour without warm.
+	Warm *warm.Spec
 
 	// Source is "file:line" of the template's definition, for messages.
 	Source string

@@ -68,6 +68,8 @@ func finish(r *rawTemplate, rt *resolvedTemplate, opts Options) (*Template, []*f
 		}
 		t.MaxAgents = *s.MaxAgents
 	}
+	warmSpec, warmErrs := finishWarm(r, s.Warm, t.MaxAgents)
+	errs = append(errs, warmErrs...)
 	if s.ConnectTimeout != nil {
 		if s.ConnectTimeout.Duration <= 0 {
 			errs = append(errs, r.errorf("connectTimeout", "must be positive, got %s", s.ConnectTimeout.Duration))
@@ -147,6 +149,9 @@ func finish(r *rawTemplate, rt *resolvedTemplate, opts Options) (*Template, []*f
 		}
 	}
 	if t.Selectable() {
+		// A parent-only template's warm block is only there to be inherited: no build can take
+		// its agents.
+		t.Warm = warmSpec
 		// A parent-only template may leave out what its children add (an image, say); its pod is
 		// checked as part of each child's merged pod instead.
 		errs = append(errs, validatePod(r, t, opts)...)
