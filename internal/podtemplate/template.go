@@ -120,6 +120,9 @@ type Template struct {
 	Workspace             Workspace
 	Agent                 AgentSpec
 	Pod                   corev1.PodTemplateSpec // merged with its parents
+	// Queue is the Kueue LocalQueue its pods join (template field queue:), "" for the
+	// installation's default; a queue label in Pod's labels wins over both (see kueue.go).
+	Queue string
 
 	// Source is "file:line" of the template's definition, for messages.
 	Source string
@@ -143,6 +146,9 @@ type Identity struct {
 	Tunnel string
 	// WebSocket overrides the template's agent.webSocket when set.
 	WebSocket *bool
+	// Queue is the installation's Kueue LocalQueue (PROVISIONER_KUEUE_QUEUE): the queue label of
+	// pods whose template names no queue; "" for none.
+	Queue string
 }
 
 // NewAgentName returns "<template>-<5 random chars>", from the same alphabet Kubernetes uses for

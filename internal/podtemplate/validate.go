@@ -140,6 +140,7 @@ func finish(r *rawTemplate, rt *resolvedTemplate) (*Template, []*fieldError) {
 			return nil, errs
 		}
 	}
+	errs = append(errs, finishQueue(r, s.Queue, t)...)
 	if t.Selectable() {
 		// A parent-only template may leave out what its children add (an image, say); its pod is
 		// checked as part of each child's merged pod instead.
