@@ -9,6 +9,9 @@
 //     Unschedulable, with a scheduler-like "0/1 nodes are available: ..." message (chosen by behaviour,
 //     a nodeSelector the node's labels do not satisfy, or a request beyond the node's allocatable).
 //     Unschedulable pods are looked at again every RetryInterval, as the scheduler retries them.
+//     A pod with scheduling gates (Kueue's kueue.x-k8s.io/admission, say) is left alone until its last
+//     gate is removed, as kube-scheduler leaves it: not bound, no condition or event written (the
+//     apiserver itself sets PodScheduled=False, reason SchedulingGated, on such a pod).
 //   - kubelet: it registers a Ready v1.Node (64 CPU, 256Gi, 1000 pods unless configured) and renews its
 //     Lease in kube-node-lease; for each pod bound to it, one goroutine writes the statuses a kubelet
 //     writes through UpdateStatus: Pending with ContainerCreating (PodInitializing with init containers),

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strings"
 	"sync"
 	"time"
 
@@ -73,6 +74,7 @@ type Simulator struct {
 	overrides map[string]Behaviour
 	behaviour func(*corev1.Pod) Behaviour
 	seen      map[types.UID]bool
+	gatedSeen map[types.UID]bool // pods noted as held by scheduling gates, so each is noted once
 	warned    map[types.UID]bool
 	deleted   map[types.UID]bool
 	counters  Counters
@@ -142,6 +144,7 @@ func New(cfg Config) *Simulator {
 		overrides: map[string]Behaviour{},
 		behaviour: cfg.Behaviour,
 		seen:      map[types.UID]bool{},
+		gatedSeen: map[types.UID]bool{},
 		warned:    map[types.UID]bool{},
 		deleted:   map[types.UID]bool{},
 		recorders: map[string]record.EventRecorder{},
@@ -435,6 +438,10 @@ const (
 
 // schedule plays kube-scheduler for an unbound pod: bind it to this node, or say why it cannot be.
 func (s *Simulator) schedule(ctx context.Context, key string, pod *corev1.Pod) error {
+	if len(pod.Spec.SchedulingGates) > 0 {
+		s.gated(pod)
+		return nil
+	}
 	reason := ""
 	switch b := s.behaviourOf(pod); {
 	case b.Unschedulable:
@@ -471,6 +478,29 @@ func (s *Simulator) schedule(ctx context.Context, key string, pod *corev1.Pod) e
 	s.emit(pod, "default-scheduler", corev1.EventTypeNormal, "Scheduled",
 		fmt.Sprintf("Successfully assigned %s/%s to %s", pod.Namespace, pod.Name, s.cfg.NodeName))
 	return nil
+}
+
+// gated leaves a pod with scheduling gates alone, as kube-scheduler does: its SchedulingGates
+// PreEnqueue plugin keeps such a pod out of the active queue, so it is neither bound (the
+// apiserver refuses a binding while gates remain) nor reported unschedulable, and no
+// FailedScheduling event is posted. The PodScheduled=False condition with reason SchedulingGated
+// is the apiserver's own, written at creation (pod strategy's applySchedulingGatedCondition), so
+// nothing is written here either. Removing the last gate is an update event, which brings the pod
+// back to schedule. The simulator notes the first time it sees each gated pod (Events only, with
+// reason SchedulingGated), so tests can tell "seen and held" from "not seen yet".
+func (s *Simulator) gated(pod *corev1.Pod) {
+	s.mu.Lock()
+	first := !s.gatedSeen[pod.UID]
+	s.gatedSeen[pod.UID] = true
+	s.mu.Unlock()
+	if !first {
+		return
+	}
+	gates := make([]string, 0, len(pod.Spec.SchedulingGates))
+	for _, g := range pod.Spec.SchedulingGates {
+		gates = append(gates, g.Name)
+	}
+	s.note(pod.Name, corev1.PodReasonSchedulingGated, "waiting for scheduling gates: "+strings.Join(gates, ", "))
 }
 
 // selectorMatches checks the pod's nodeSelector against this node's labels; affinity and taints are

@@ -34,6 +34,7 @@ type templateSpec struct {
 	RetentionTimeout      *Duration               `json:"retentionTimeout"`
 	Workspace             *Workspace              `json:"workspace"`
 	Agent                 *agentSpecIn            `json:"agent"`
+	Queue                 *string                 `json:"queue"`
 	Pod                   *corev1.PodTemplateSpec `json:"pod"`
 	Warm                  *warmSpecIn             `json:"warm"`
 }
@@ -521,6 +522,9 @@ func mergeOver(base *resolvedTemplate, child *templateSpec, childPod []byte) (*r
 	}
 	if child.Warm != nil {
 		s.Warm = child.Warm
+	}
+	if child.Queue != nil {
+		s.Queue = child.Queue
 	}
 	if child.Agent != nil {
 		a := agentSpecIn{}

@@ -37,6 +37,9 @@ func Render(t *Template, id Identity) (*corev1.Pod, *corev1.Secret, error) {
 	for k, v := range labels { // ours win: the reaper and the controller find pods by them
 		pod.Labels[k] = v
 	}
+	if err := setQueueLabel(pod, t, id); err != nil {
+		return nil, nil, fmt.Errorf("render template %s: %w", t.Name, err)
+	}
 	if pod.Annotations == nil {
 		pod.Annotations = map[string]string{}
 	}

@@ -125,6 +125,9 @@ type Template struct {
 	// Warm sizes the ready agents kept for the template; nil (no warm block, or one wanting none,
 	// or a parent-only template) keeps none: exactly the behaviour without warm.
 	Warm *warm.Spec
+	// Queue is the Kueue LocalQueue its pods join (template field queue:), "" for the
+	// installation's default; a queue label in Pod's labels wins over both (see kueue.go).
+	Queue string
 
 	// Source is "file:line" of the template's definition, for messages.
 	Source string
@@ -148,6 +151,9 @@ type Identity struct {
 	Tunnel string
 	// WebSocket overrides the template's agent.webSocket when set.
 	WebSocket *bool
+	// Queue is the installation's Kueue LocalQueue (PROVISIONER_KUEUE_QUEUE): the queue label of
+	// pods whose template names no queue; "" for none.
+	Queue string
 }
 
 // NewAgentName returns "<template>-<5 random chars>", from the same alphabet Kubernetes uses for

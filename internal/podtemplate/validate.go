@@ -148,6 +148,7 @@ func finish(r *rawTemplate, rt *resolvedTemplate, opts Options) (*Template, []*f
 			return nil, errs
 		}
 	}
+	errs = append(errs, finishQueue(r, s.Queue, t)...)
 	if t.Selectable() {
 		// A parent-only template's warm block is only there to be inherited: no build can take
 		// its agents.
