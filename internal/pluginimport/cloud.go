@@ -33,6 +33,7 @@ func (im *importer) cloud(file string, n *yaml.Node) {
 			// KubernetesCloud.getContainerCap: 0 or empty means no limit.
 		default:
 			c.containerCap = n
+			c.capLine = o.line(key)
 			im.changef(file, o.line(key), subject, key, "the cloud's cap bounds each of its templates' maxAgents; PROVISIONER_MAX_AGENTS (the provisioner's global cap) is the sum over clouds")
 		}
 	}

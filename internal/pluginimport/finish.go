@@ -101,7 +101,7 @@ func (im *importer) finish() {
 				break
 			}
 		}
-		src := fmt.Sprintf("%s:%d", first.cloud.file, first.line)
+		src := fmt.Sprintf("%s:%d", first.cloud.file, first.cloud.capLine)
 		im.settings = append(im.settings, SettingLine{Name: "PROVISIONER_MAX_AGENTS", Value: strconv.Itoa(total), Source: src})
 	}
 }

@@ -13,6 +13,10 @@ import (
 // every node keeping the line of the value it came from, and imports that like any JCasC
 // template: one conversion, one set of semantics.
 func (im *importer) helm(file string, root *yaml.Node) {
+	if r := resolve(root); r == nil || r.Kind != yaml.MappingNode {
+		im.dropf(file, root.Line, "values", "", "Helm values are a mapping, got %s; not read", kindName(root))
+		return
+	}
 	top := im.obj(file, root, "values")
 	agentNode := top.get("agent")
 	additional := top.get("additionalAgents")
@@ -255,7 +259,14 @@ func (a *helmAgent) boolVal(path string) bool {
 	return v != nil && v.Kind == yaml.ScalarNode && strings.EqualFold(v.Value, "true")
 }
 
-func (a *helmAgent) line() int { return a.own.n.Line }
+func (a *helmAgent) line() int {
+	for o := a.own; o != nil; o = o.parent {
+		if o.n != nil {
+			return o.n.Line
+		}
+	}
+	return 1
+}
 
 func keyAt(k string, line int) *yaml.Node {
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: k, Line: line}

@@ -15,6 +15,7 @@ type cloudCtx struct {
 	name         string
 	file         string
 	containerCap int // 0: none
+	capLine      int
 	webSocket    *bool
 	podLabels    map[string]string
 	retention    string // the cloud's podRetention, for templates that say "default"
