@@ -1,7 +1,6 @@
 package pluginimport
 
 import (
-	"fmt"
 	"sort"
 	"strings"
 
@@ -537,5 +536,3 @@ func (o *obj) mark(key string) {
 // restOwn reports an additional agent's own unknown keys (the default agent's are reported once,
 // with it).
 func (o *obj) restOwn() { o.rest() }
-
-var _ = fmt.Sprintf
