@@ -407,3 +407,33 @@ func TestSplitCommandLine(t *testing.T) {
 		}
 	}
 }
+
+// TestSecretVolumeMode: SecretVolume's defaultMode is decimal in the plugin; an octal-looking
+// number Kubernetes would refuse is read as octal and reported.
+func TestSecretVolumeMode(t *testing.T) {
+	for _, tc := range []struct {
+		mode string
+		want int32
+		kind Kind
+	}{
+		{"420", 420, ""},
+		{"600", 0o600, Changed},
+		{"999", 0, Dropped},
+		{"rw", 0, Dropped},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			in := "- label: a\n  volumes:\n    - secretVolume: {secretName: s, mountPath: /s, defaultMode: \"" + tc.mode + "\"}\n"
+			res, set := importOne(t, "list.yaml", in, Options{})
+			got := int32(0)
+			if m := set.Templates[0].Pod.Spec.Volumes[0].Secret.DefaultMode; m != nil {
+				got = *m
+			}
+			if got != tc.want {
+				t.Errorf("defaultMode %d, want %d", got, tc.want)
+			}
+			if tc.kind != "" && !findingAt(res, 3, tc.kind, "defaultMode") {
+				t.Errorf("no %s finding: %v", tc.kind, res.Findings)
+			}
+		})
+	}
+}

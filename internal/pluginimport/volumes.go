@@ -52,14 +52,13 @@ func (im *importer) volumes(file string, n *yaml.Node, t *outTemplate, subject s
 			p, _ := o.str("hostPath")
 			vol.HostPath = &corev1.HostPathVolumeSource{Path: p}
 			mount.ReadOnly = im.flag(o, "readOnly")
-		case "configMapVolume": // ConfigMapVolume(mountPath, configMapName, optional), subPath, defaultMode
+		case "configMapVolume": // ConfigMapVolume(mountPath, configMapName, optional), subPath
 			cm, _ := o.str("configMapName")
 			vol.ConfigMap = &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: cm}}
 			if o.has("optional") {
 				b := im.flag(o, "optional")
 				vol.ConfigMap.Optional = &b
 			}
-			vol.ConfigMap.DefaultMode = im.mode(o, "defaultMode")
 			if sp, ok := o.str("subPath"); ok && sp != "" {
 				mount.SubPath = path.Clean(sp)
 			}
@@ -119,17 +118,28 @@ func (im *importer) flag(o *obj, key string) bool {
 	return b
 }
 
-// mode reads a file mode as the plugin does (Integer.parseInt: decimal; YAML's 0o octal also works
-// for a number written as such).
+// mode reads SecretVolume's defaultMode as the plugin does, with Integer.parseInt: a decimal
+// number. Kubernetes takes at most 0777 (511); a larger number written with octal digits only
+// ("600") would be refused, and is plainly an octal mode, so it is read as one and reported.
 func (im *importer) mode(o *obj, key string) *int32 {
 	v, ok := o.str(key)
-	if !ok || strings.TrimSpace(v) == "" {
+	v = strings.TrimSpace(v)
+	if !ok || v == "" {
 		return nil
 	}
-	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 32)
+	n, err := strconv.ParseInt(v, 10, 32)
 	if err != nil {
 		im.dropf(o.file, o.line(key), o.what, key, "%q is not a decimal number (the plugin reads it with Integer.parseInt); not carried over", v)
 		return nil
+	}
+	if n > 0o777 {
+		oct, err := strconv.ParseInt(v, 8, 32)
+		if err != nil || oct > 0o777 {
+			im.dropf(o.file, o.line(key), o.what, key, "%s is more than 0777 (511), which Kubernetes refuses; not carried over", v)
+			return nil
+		}
+		im.changef(o.file, o.line(key), o.what, key, "the plugin passes %s on as decimal, which Kubernetes refuses (more than 0777); read as the octal mode 0%s (%d)", v, strings.TrimLeft(v, "0"), oct)
+		n = oct
 	}
 	m := int32(n)
 	return &m
