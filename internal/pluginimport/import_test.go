@@ -437,3 +437,57 @@ func TestSecretVolumeMode(t *testing.T) {
 		})
 	}
 }
+
+// TestImportYAMLField: the template's yaml is the pod's base and the fields merge over it
+// (containers by name, as PodTemplateBuilder's combine does); fields Kubernetes does not know
+// are reported and left out, the agent's own variables too.
+func TestImportYAMLField(t *testing.T) {
+	const in = `- name: y
+  label: y
+  yaml: |
+    apiVersion: v1
+    kind: Pod
+    metadata:
+      labels: {from: yaml}
+    spec:
+      nodeSelectr: {typo: here}
+      tolerations: [{key: k, operator: Exists}]
+      containers:
+        - name: maven
+          image: maven:3.8
+          env: [{name: FROM_YAML, value: "1"}]
+        - name: jnlp
+          env: [{name: JENKINS_URL, value: "http://jenkins:8080/"}]
+  containers:
+    - name: maven
+      image: maven:3.9
+      command: sleep
+`
+	res, set := importOne(t, "list.yaml", in, Options{})
+	tp := set.Templates[0]
+	spec := tp.Pod.Spec
+	if tp.Pod.Labels["from"] != "yaml" || len(spec.Tolerations) != 1 {
+		t.Errorf("yaml not the base: %+v", tp.Pod)
+	}
+	var maven, jnlp *corev1.Container
+	for i := range spec.Containers {
+		switch spec.Containers[i].Name {
+		case "maven":
+			maven = &spec.Containers[i]
+		case "jnlp":
+			jnlp = &spec.Containers[i]
+		}
+	}
+	if maven == nil || maven.Image != "maven:3.9" || len(maven.Env) != 1 || maven.Command[0] != "sleep" {
+		t.Errorf("fields not merged over the yaml's container: %+v", maven)
+	}
+	if jnlp == nil || len(jnlp.Env) != 0 {
+		t.Errorf("jnlp kept the agent's own variable: %+v", jnlp)
+	}
+	if !findingAt(res, 3, Dropped, "yaml") || !findingAt(res, 3, Dropped, "yaml jnlp env JENKINS_URL") {
+		t.Errorf("findings: %v", res.Findings)
+	}
+	if len(res.Settings) != 1 || res.Settings[0].Name != "PROVISIONER_AGENT_JENKINS_URL" {
+		t.Errorf("settings: %v", res.Settings)
+	}
+}

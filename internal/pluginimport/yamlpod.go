@@ -77,7 +77,13 @@ func (im *importer) mergeStrategy(o *obj, subject, v string) string {
 func (im *importer) parsePodYAML(file string, line int, subject, text string) (*corev1.PodTemplateSpec, error) {
 	var pod corev1.Pod
 	if err := yaml.UnmarshalStrict([]byte(text), &pod); err != nil {
-		return nil, err
+		// Fields this Kubernetes version does not know (a typo, or a newer API) would fail the
+		// loader; the rest of the pod is still worth carrying over.
+		pod = corev1.Pod{}
+		if lerr := yaml.Unmarshal([]byte(text), &pod); lerr != nil {
+			return nil, lerr
+		}
+		im.dropf(file, line, subject, "yaml", "%v: those fields are left out, the rest of the pod is carried over", err)
 	}
 	if pod.Kind != "" && pod.Kind != "Pod" {
 		return nil, fmt.Errorf("kind %s", pod.Kind)
@@ -100,8 +106,11 @@ func (im *importer) parsePodYAML(file string, line int, subject, text string) (*
 		}
 		var env []corev1.EnvVar
 		for _, e := range c.Env {
-			if e.Name == "JENKINS_SECRET" || e.Name == "JENKINS_AGENT_NAME" || e.Name == "JENKINS_NAME" {
-				im.dropf(file, line, subject, "yaml jnlp env "+e.Name, "the provisioner sets it for every agent")
+			if setting, ours := agentEnvNames[e.Name]; ours {
+				if setting != "" && e.Value != "" {
+					im.setting(setting, e.Value, file, line, subject, "yaml jnlp env "+e.Name)
+				}
+				im.dropf(file, line, subject, "yaml jnlp env "+e.Name, "the provisioner sets it for every agent (a template's value would win over its own)")
 				continue
 			}
 			env = append(env, e)
