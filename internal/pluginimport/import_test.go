@@ -491,3 +491,32 @@ func TestImportYAMLField(t *testing.T) {
 		t.Errorf("settings: %v", res.Settings)
 	}
 }
+
+func TestCascVariables(t *testing.T) {
+	const in = `jenkins:
+  clouds:
+    - kubernetes:
+        jenkinsUrl: "${JENKINS_URL}"
+        templates:
+          - name: a
+            label: a
+            containers:
+              - name: jnlp
+                args: "^${computer.jnlpmac} ^${computer.name}"
+              - name: sh
+                image: busybox:1.37
+                command: "sh -c"
+                args: "echo ^${HOME}"
+`
+	res, set := importOne(t, "casc.yaml", in, Options{})
+	if !findingAt(res, 4, Changed, "jenkinsUrl") {
+		t.Errorf("unresolved ${JENKINS_URL} not reported: %v", res.Findings)
+	}
+	if findingAt(res, 10, Changed, "args") || findingAt(res, 14, Changed, "args") {
+		t.Errorf("escaped or the plugin's own variables reported: %v", res.Findings)
+	}
+	sh := set.Templates[0].Pod.Spec.Containers[1]
+	if diff := cmp.Diff([]string{"echo", "${HOME}"}, sh.Args); diff != "" {
+		t.Errorf("args (-want +got):\n%s", diff)
+	}
+}

@@ -237,7 +237,30 @@ func (o *obj) str(key string) (string, bool) {
 		o.im.dropf(o.file, o.line(key), o.what, key, "expected a scalar, got %s", kindName(v))
 		return "", false
 	}
-	return v.Value, true
+	if name, ok := cascVariable(v.Value); ok {
+		o.im.changef(o.file, o.line(key), o.what, key, "${%s} is a JCasC variable, which Jenkins resolves from its environment or secrets when it loads the file; left as written: put in its value", name)
+	}
+	// JCasC writes a literal "${" as "^${".
+	return strings.ReplaceAll(v.Value, "^${", "${"), true
+}
+
+// cascVariable finds an unescaped ${NAME} other than the plugin's own ${computer.*}, which the
+// plugin substitutes per agent (and the import handles where it matters).
+func cascVariable(s string) (string, bool) {
+	for i := 0; i+1 < len(s); i++ {
+		if s[i] != '$' || s[i+1] != '{' || (i > 0 && s[i-1] == '^') {
+			continue
+		}
+		end := strings.IndexByte(s[i:], '}')
+		if end < 0 {
+			return "", false
+		}
+		name := s[i+2 : i+end]
+		if !strings.HasPrefix(name, "computer.") {
+			return name, true
+		}
+	}
+	return "", false
 }
 
 // drop marks key read and reports it as not carried over, when it is present.

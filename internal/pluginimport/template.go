@@ -430,7 +430,7 @@ func (im *importer) container(file string, n *yaml.Node, subject string, i int) 
 		c.Command = im.commandLine(file, o.line("command"), csub, "command", v)
 	}
 	if v, ok := o.str("args"); ok && v != "" {
-		args := im.commandLine(file, o.line("args"), csub, "args", unescapeCasc(v))
+		args := im.commandLine(file, o.line("args"), csub, "args", v)
 		if c.Name == "jnlp" {
 			args = im.dropAgentArgs(file, o.line("args"), csub, args)
 		}
@@ -541,9 +541,6 @@ func pullsByDefault(image string) bool {
 	i := strings.LastIndex(last, ":")
 	return i < 0 || last[i+1:] == "latest"
 }
-
-// unescapeCasc undoes JCasC's escape of a literal "${": "^${".
-func unescapeCasc(s string) string { return strings.ReplaceAll(s, "^${", "${") }
 
 func (im *importer) commandLine(file string, line int, subject, field, v string) []string {
 	args, ok := splitCommandLine(v)
