@@ -25,6 +25,10 @@ func (im *importer) helm(file string, root *yaml.Node) {
 			top.used[k] = true // the controller's own values: not agent templates
 		}
 	}
+	// Clouds written as JCasC in controller.JCasC.configScripts come on top of the chart's own.
+	if c := lookup(root, "controller"); c != nil {
+		im.jcasc(file, c, 0)
+	}
 	base := im.obj(file, agentNode, "agent")
 	base.parent = im.helmDefaults()
 	base.drop("additionalAgents", "the chart reads additionalAgents at the top level of its values, not under agent: (the chart ignores it here too)")

@@ -165,7 +165,9 @@ func detect(docs []*doc) Format {
 		if r.Kind != yaml.MappingNode {
 			continue
 		}
-		if lookup(r, "jenkins") == nil && (lookup(r, "agent") != nil || lookup(r, "additionalAgents") != nil || lookup(r, "additionalClouds") != nil) {
+		// The chart's values: its agent keys, or only its controller (the chart then renders its
+		// default agent, and controller.JCasC.configScripts may add clouds of their own).
+		if lookup(r, "jenkins") == nil && (lookup(r, "agent") != nil || lookup(r, "additionalAgents") != nil || lookup(r, "additionalClouds") != nil || lookup(r, "controller") != nil) {
 			return FormatHelm
 		}
 		if l := lookup(r, "templates"); l != nil && lookup(r, "jenkins") == nil && looksLikeTemplates(resolve(l)) {

@@ -520,3 +520,38 @@ func TestCascVariables(t *testing.T) {
 		t.Errorf("args (-want +got):\n%s", diff)
 	}
 }
+
+// TestHelmConfigScripts: clouds in controller.JCasC.configScripts are imported beside the
+// chart's own agents.
+func TestHelmConfigScripts(t *testing.T) {
+	const in = `controller:
+  JCasC:
+    configScripts:
+      more-clouds: |
+        jenkins:
+          clouds:
+            - kubernetes:
+                name: extra
+                templates:
+                  - name: go
+                    label: golang
+                    containers:
+                      - name: go
+                        image: golang:1.26
+`
+	res, set := importOne(t, "values.yaml", in, Options{})
+	if res.Formats["values.yaml"] != FormatHelm {
+		t.Errorf("format %s", res.Formats["values.yaml"])
+	}
+	var names []string
+	for _, tp := range set.Templates {
+		names = append(names, tp.Name)
+	}
+	if diff := cmp.Diff([]string{"go", "default"}, names); diff != "" {
+		t.Errorf("templates (-want +got):\n%s", diff)
+	}
+	// Lines inside the configScripts string are the file's own lines.
+	if !strings.Contains(string(res.YAML), "# values.yaml:10: template go, cloud extra") {
+		t.Errorf("the go template's source line is not values.yaml:10:\n%s", res.YAML)
+	}
+}
