@@ -97,6 +97,8 @@ func runTemplates(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	sub := args[0]
 	switch sub {
+	case "import":
+		return templatesImport(args[1:], stdout, stderr)
 	case "check", "render":
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, templatesUsage)
