@@ -69,5 +69,11 @@
 //     Failed), "unschedulable" (never bound; PodScheduled=False, reason Unschedulable), "no-connect"
 //     (the agent container runs but never reaches Jenkins), "pull-error" (as a bad image, applied to
 //     the agent container) and "slow-start=DURATION" (the time between binding and the containers
-//     starting, e.g. slow-start=3s). A value that does not parse is logged and ignored.
+//     starting, e.g. slow-start=3s), "slow-schedule=DURATION" (the time before the pod is bound) and
+//     "slow-connect=DURATION" (the time between the agent container starting and its first
+//     connection). A value that does not parse is logged and ignored.
+//
+// Config.StartUp gives every pod a start-up time split the way a real cluster spends it
+// (scheduling, starting the containers, the agent connecting), for tests and benchmarks that model
+// a real cluster instead of an instant start; a pod's own delays win where it sets them.
 package nodesim

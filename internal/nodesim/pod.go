@@ -182,7 +182,7 @@ func (r *podRun) run(ctx context.Context) {
 					s.note(pod.Name, "AgentSilent", "agent container runs but never connects (no-connect)")
 				default:
 					gen++
-					agent = r.startAgent(ctx, c, env, events, gen)
+					agent = r.startAgent(ctx, c, env, events, gen, b.ConnectDelay)
 				}
 			}
 		}
@@ -420,11 +420,16 @@ func pullTarget(pod *corev1.Pod, b Behaviour, c *ctr) bool {
 }
 
 // startAgent launches the goroutine that plays the agent process of container c.
-func (r *podRun) startAgent(ctx context.Context, c *ctr, env map[string]string, events chan<- agentEvent, gen int) *agentProc {
+// connectDelay is the time the agent takes before its first connection: the JVM starting and
+// remoting's handshake.
+func (r *podRun) startAgent(ctx context.Context, c *ctr, env map[string]string, events chan<- agentEvent, gen int, connectDelay time.Duration) *agentProc {
 	actx, cancel := context.WithCancel(ctx)
 	a := &agentProc{cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(a.done)
+		if connectDelay > 0 && !sleep(actx, connectDelay) {
+			return
+		}
 		r.s.playAgent(actx, r.pod.Name, agentArgs(env, c.spec.Args), events, gen)
 	}()
 	return a
