@@ -82,7 +82,7 @@ type Simulator struct {
 	overrides map[string]Behaviour
 	behaviour func(*corev1.Pod) Behaviour
 	seen      map[types.UID]bool
-	gatedSeen map[types.UID]bool // pods noted as held by scheduling gates, so each is noted once
+	gatedSeen map[types.UID]bool      // pods noted as held by scheduling gates, so each is noted once
 	firstSeen map[types.UID]time.Time // when the informer first delivered each pod: ScheduleDelay counts from it
 	warned    map[types.UID]bool
 	deleted   map[types.UID]bool
