@@ -5,19 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
-	"strconv"
-	"sync/atomic"
 	"time"
 
-	"github.com/go-logr/zapr"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/kubernetes"
@@ -25,12 +16,10 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
-	"k8s.io/klog/v2"
 
 	"github.com/jenkins-agent-provisioner/provisioner/internal/jenkins"
 	"github.com/jenkins-agent-provisioner/provisioner/internal/lifecycle"
-	"github.com/jenkins-agent-provisioner/provisioner/internal/podtemplate"
-	"github.com/jenkins-agent-provisioner/provisioner/internal/statuspage"
+	"github.com/jenkins-agent-provisioner/provisioner/internal/wiring"
 )
 
 func runCommand(ctx context.Context, args []string, stderr io.Writer) int {
@@ -42,13 +31,13 @@ func runCommand(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "provisioner run: %v\n", err)
 		return 2
 	}
-	logger, err := newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
+	logger, err := wiring.NewLogger(cfg.LogLevel, cfg.LogFormat, stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "provisioner run: %v\n", err)
+		fmt.Fprintf(stderr, "provisioner run: PROVISIONER_LOG_LEVEL (--log-level): %v\n", err)
 		return 2
 	}
 	defer func() { _ = logger.Sync() }()
-	routeKlog(logger)
+	wiring.RouteKlog(logger)
 	if err := run(ctx, cfg, logger); err != nil {
 		logger.Error("provisioner stopped", zap.Error(err))
 		return 1
@@ -56,53 +45,13 @@ func runCommand(ctx context.Context, args []string, stderr io.Writer) int {
 	return 0
 }
 
-// run wires the parts: Jenkins client, Kubernetes client, templates, controller, HTTP endpoints, and
-// leader election when asked.
+// run wires the parts (internal/wiring: Jenkins client, Kubernetes client, templates, controller,
+// HTTP endpoints) from the settings, and leader election when asked.
 func run(ctx context.Context, cfg *runConfig, logger *zap.Logger) error {
 	token, err := cfg.token()
 	if err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	jenkinsRequests := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "provisioner_jenkins_requests_total", Help: "HTTP requests to Jenkins by endpoint and status code (0: no answer).",
-	}, []string{"endpoint", "code"})
-	jenkinsLatency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name: "provisioner_jenkins_request_duration_seconds", Help: "Jenkins request latency by endpoint.",
-		Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
-	}, []string{"endpoint"})
-	leaderGauge := prometheus.NewGauge(prometheus.GaugeOpts{Name: "provisioner_leader", Help: "1 while this replica leads."})
-	reg.MustRegister(jenkinsRequests, jenkinsLatency, leaderGauge)
-
-	jc, err := jenkins.New(jenkins.Config{
-		URL:    cfg.JenkinsURL,
-		User:   cfg.JenkinsUser,
-		Token:  token,
-		CAFile: cfg.JenkinsCAFile,
-		Logger: logger.Named("jenkins"),
-		Observe: func(endpoint string, status int, d time.Duration) {
-			jenkinsRequests.WithLabelValues(endpoint, strconv.Itoa(status)).Inc()
-			jenkinsLatency.WithLabelValues(endpoint).Observe(d.Seconds())
-		},
-	})
-	if err != nil {
-		return fmt.Errorf("jenkins client: %w", err)
-	}
-	// Wrong credentials or permissions will not fix themselves: stop with a message that names them.
-	// Jenkins being down might: carry on, not ready, and let the polls retry.
-	pingCtx, cancelPing := context.WithTimeout(ctx, 30*time.Second)
-	jenkinsVersion, err := jc.Ping(pingCtx)
-	cancelPing()
-	switch {
-	case errors.Is(err, jenkins.ErrUnauthorized), errors.Is(err, jenkins.ErrForbidden):
-		return fmt.Errorf("jenkins at PROVISIONER_JENKINS_URL=%s refused PROVISIONER_JENKINS_USER=%q: %w", cfg.JenkinsURL, cfg.JenkinsUser, err)
-	case err != nil:
-		logger.Warn("Jenkins not reachable yet; polls will retry", zap.String("jenkinsURL", cfg.JenkinsURL), zap.Error(err))
-	default:
-		logger.Info("Jenkins reachable", zap.String("jenkinsURL", cfg.JenkinsURL), zap.String("version", jenkinsVersion))
-	}
-
 	restConfig, err := kubeConfig(cfg.Kubeconfig)
 	if err != nil {
 		return err
@@ -110,69 +59,60 @@ func run(ctx context.Context, cfg *runConfig, logger *zap.Logger) error {
 	restConfig.QPS = float32(cfg.KubeQPS)
 	restConfig.Burst = cfg.KubeBurst
 	restConfig.UserAgent = "jenkins-agent-provisioner/" + version
-	kube, err := kubernetes.NewForConfig(restConfig)
-	if err != nil {
-		return fmt.Errorf("kubernetes client: %w", err)
-	}
 	namespace := cfg.Namespace
 	if namespace == "" {
 		namespace = namespaceDefault()
 	}
-	templates, err := podtemplate.NewWatcher(cfg.Templates, logger.Named("templates"))
-	if err != nil {
-		return fmt.Errorf("load templates from PROVISIONER_TEMPLATES=%s: %w", cfg.Templates, err)
+	var elector wiring.Elector
+	if cfg.LeaderElect {
+		elector = func(ctx context.Context, kube kubernetes.Interface, lead func(context.Context) error) error {
+			return electAndLead(ctx, cfg, namespace, kube, logger, lead)
+		}
 	}
-	go templates.Run(ctx)
 
-	ctrl, err := lifecycle.New(logger.Named("lifecycle"), jc, kube, templates, lifecycle.NewMetrics(reg), lifecycle.Config{
-		Namespace:          namespace,
-		JenkinsURL:         cfg.JenkinsURL,
-		AgentJenkinsURL:    cfg.AgentJenkinsURL,
-		AgentTunnel:        cfg.AgentTunnel,
-		MaxAgents:          cfg.MaxAgents,
-		PollInterval:       cfg.PollInterval,
-		BusyPollInterval:   cfg.BusyPollInterval,
-		ReleaseGrace:       cfg.ReleaseGrace,
-		OrphanGrace:        cfg.OrphanGrace,
-		UnschedulableGrace: cfg.UnschedulableFor,
-		BackoffBase:        cfg.BackoffBase,
-		BackoffMax:         cfg.BackoffMax,
+	app, err := wiring.New(ctx, wiring.Settings{
+		Logger: logger,
+		Jenkins: jenkins.Config{
+			URL:    cfg.JenkinsURL,
+			User:   cfg.JenkinsUser,
+			Token:  token,
+			CAFile: cfg.JenkinsCAFile,
+		},
+		Kube:      restConfig,
+		Templates: cfg.Templates,
+		Lifecycle: lifecycle.Config{
+			Namespace:          namespace,
+			JenkinsURL:         cfg.JenkinsURL,
+			AgentJenkinsURL:    cfg.AgentJenkinsURL,
+			AgentTunnel:        cfg.AgentTunnel,
+			MaxAgents:          cfg.MaxAgents,
+			PollInterval:       cfg.PollInterval,
+			BusyPollInterval:   cfg.BusyPollInterval,
+			ReleaseGrace:       cfg.ReleaseGrace,
+			OrphanGrace:        cfg.OrphanGrace,
+			UnschedulableGrace: cfg.UnschedulableFor,
+			BackoffBase:        cfg.BackoffBase,
+			BackoffMax:         cfg.BackoffMax,
+		},
+		Elector: elector,
 	})
+	// Wrong credentials or permissions will not fix themselves: stop with a message that names the
+	// settings. Jenkins being down might: wiring logs it and the polls retry.
+	if errors.Is(err, jenkins.ErrUnauthorized) || errors.Is(err, jenkins.ErrForbidden) {
+		return fmt.Errorf("check PROVISIONER_JENKINS_URL, PROVISIONER_JENKINS_USER and the token: %w", err)
+	}
 	if err != nil {
 		return err
 	}
 
-	var leading atomic.Bool
-	srv := &http.Server{Addr: cfg.Listen, Handler: endpoints(reg, ctrl, &leading, cfg.LeaderElect), ReadHeaderTimeout: 5 * time.Second}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	addr, stopServing, err := app.Serve(cfg.Listen, app.Handler())
 	if err != nil {
-		return fmt.Errorf("listen on PROVISIONER_LISTEN=%s: %w", cfg.Listen, err)
+		return fmt.Errorf("PROVISIONER_LISTEN: %w", err)
 	}
-	logger.Info("serving status, metrics and health", zap.String("address", ln.Addr().String()))
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("http server", zap.Error(err))
-		}
-	}()
-	defer func() {
-		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shutdownCtx)
-	}()
+	logger.Info("serving status, metrics and health", zap.String("address", addr.String()))
+	defer stopServing()
 
-	lead := func(ctx context.Context) error {
-		leading.Store(true)
-		leaderGauge.Set(1)
-		defer func() {
-			leading.Store(false)
-			leaderGauge.Set(0)
-		}()
-		return ctrl.Run(ctx)
-	}
-	if !cfg.LeaderElect {
-		return lead(ctx)
-	}
-	return electAndLead(ctx, cfg, namespace, kube, logger, lead)
+	return app.Run(ctx)
 }
 
 // electAndLead runs lead only while this replica holds the Lease. A replica that loses the Lease
@@ -232,33 +172,6 @@ func electAndLead(ctx context.Context, cfg *runConfig, namespace string, kube ku
 	return runErr
 }
 
-// endpoints serves the status page, /metrics, /healthz and /readyz.
-func endpoints(reg *prometheus.Registry, ctrl *lifecycle.Controller, leading *atomic.Bool, elect bool) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		// A follower is ready: it only waits. The leader is ready once its caches are synced and its
-		// last poll of Jenkins succeeded.
-		if elect && !leading.Load() {
-			_, _ = io.WriteString(w, "ok: following\n")
-			return
-		}
-		if !ctrl.Ready() {
-			http.Error(w, "not ready: caches not synced or Jenkins not reachable", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = io.WriteString(w, "ok\n")
-	})
-	mux.Handle("GET /{$}", statuspage.Handler(ctrl.Status, func() string {
-		if !elect || leading.Load() {
-			return "leader"
-		}
-		return "follower"
-	}))
-	return mux
-}
-
 // kubeConfig uses the kubeconfig named (flag or PROVISIONER_KUBECONFIG), else $KUBECONFIG, else the
 // in-cluster service account.
 func kubeConfig(path string) (*rest.Config, error) {
@@ -277,26 +190,4 @@ func kubeConfig(path string) (*rest.Config, error) {
 		return nil, fmt.Errorf("load kubeconfig %s: %w", path, err)
 	}
 	return c, nil
-}
-
-// routeKlog sends client-go's own log lines (klog) through our logger, so they share its format
-// and destination instead of appearing as unstructured lines on stderr.
-func routeKlog(logger *zap.Logger) {
-	klog.SetLogger(zapr.NewLogger(logger.Named("client-go")))
-}
-
-func newLogger(level, format string, out io.Writer) (*zap.Logger, error) {
-	var lvl zapcore.Level
-	if err := lvl.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("PROVISIONER_LOG_LEVEL (--log-level): %w", err)
-	}
-	encCfg := zap.NewProductionEncoderConfig()
-	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
-	var enc zapcore.Encoder
-	if format == "console" {
-		enc = zapcore.NewConsoleEncoder(encCfg)
-	} else {
-		enc = zapcore.NewJSONEncoder(encCfg)
-	}
-	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(out), lvl)), nil
 }
