@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/jenkins-agent-provisioner/provisioner/internal/jenkins/jenkinstest"
+	"github.com/jenkins-agent-provisioner/provisioner/internal/waitfor"
 )
 
 // resolveEnv builds a container's environment as the kubelet does before it starts the container:
@@ -265,7 +266,7 @@ func (s *Simulator) playAgent(ctx context.Context, pod string, a remotingArgs, e
 				send(agentEvent{kind: agentExited, code: 1, err: err})
 				return
 			}
-			if !sleep(ctx, s.cfg.RetryInterval) {
+			if !waitfor.Duration(ctx, s.cfg.RetryInterval) {
 				return
 			}
 			continue
@@ -290,7 +291,7 @@ func (s *Simulator) playAgent(ctx context.Context, pod string, a remotingArgs, e
 			send(agentEvent{kind: agentExited, code: 0})
 			return
 		}
-		if !sleep(ctx, s.cfg.RetryInterval) {
+		if !waitfor.Duration(ctx, s.cfg.RetryInterval) {
 			return
 		}
 	}

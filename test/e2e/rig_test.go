@@ -28,6 +28,7 @@ import (
 	"github.com/jenkins-agent-provisioner/provisioner/internal/nodesim"
 	"github.com/jenkins-agent-provisioner/provisioner/internal/podtemplate"
 	"github.com/jenkins-agent-provisioner/provisioner/internal/testenv"
+	"github.com/jenkins-agent-provisioner/provisioner/internal/waitfor"
 	"github.com/jenkins-agent-provisioner/provisioner/internal/wiring"
 )
 
@@ -394,20 +395,11 @@ func (p *podTracker) summary() string {
 	return fmt.Sprintf("%d live %v, %d created", len(p.live), names, len(p.created))
 }
 
-// eventually polls cond until it holds or timeout passes, then fails with cond's last word.
+// eventually polls cond every 100 ms until it holds or timeout passes, then fails with cond's last
+// word.
 func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for time.Now().Before(deadline) {
-		ok, msg := cond()
-		if ok {
-			return
-		}
-		last = msg
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("not within %s: %s", timeout, last)
+	waitfor.Eventually(t, timeout, 100*time.Millisecond, "the condition", cond)
 }
 
 // events lists the Events of a namespace with the given reason.
