@@ -10,9 +10,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jenkins-agent-provisioner/provisioner/internal/wiring"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/jenkins-agent-provisioner/provisioner/internal/wiring"
 )
 
 const riskyTemplates = `templates:
