@@ -26,10 +26,34 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{- define "jap.labels" -}}
 {{ include "jap.selectorLabels" . }}
+{{ include "jap.releaseLabels" . }}
+{{- end -}}
+
+{{/* The labels of objects that are not the controller's (the agents' NetworkPolicy). */}}
+{{- define "jap.commonLabels" -}}
+app.kubernetes.io/name: {{ include "jap.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{ include "jap.releaseLabels" . }}
+{{- end -}}
+
+{{- define "jap.releaseLabels" -}}
 app.kubernetes.io/part-of: jenkins-agent-provisioner
 app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{/*
+The agents' NetworkPolicy: jenkins-agents for the release jenkins-agent-provisioner, as in
+deploy/manifests; <fullname>-agents when the full name does not hold the chart's name.
+*/}}
+{{- define "jap.agentsPolicyName" -}}
+{{- $full := include "jap.fullname" . -}}
+{{- if contains "jenkins-agent-provisioner" $full -}}
+{{- replace "jenkins-agent-provisioner" "jenkins-agents" $full -}}
+{{- else -}}
+{{- printf "%s-agents" $full | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
 {{- end -}}
 
 {{- define "jap.tokenSecret" -}}
