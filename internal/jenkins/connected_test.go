@@ -2,6 +2,7 @@ package jenkins
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -74,4 +75,61 @@ func TestComputersConnected(t *testing.T) {
 	}
 	dropped := view{Offline: true, TemporarilyOffline: true}
 	check("marked, connection dropped", dropped, dropped)
+}
+
+// SetOnline clears a mark and leaves an online node online (toggleOffline flips, so it must not be
+// sent to a node that is not temporarily offline).
+func TestSetOnline(t *testing.T) {
+	srv := newEmulator(t)
+	c, ct := emuClient(t, srv)
+	ctx := context.Background()
+	const name = "agent-1"
+	if err := c.CreateNode(ctx, NodeSpec{Name: name, Description: ourMark + " test", Labels: []string{"linux"}}); err != nil {
+		t.Fatal(err)
+	}
+	secret, err := c.NodeSecret(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := jenkinstest.ConnectAgent(ctx, srv.URL(), name, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	state := func() (bool, bool) {
+		t.Helper()
+		comp, err := c.Computer(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return comp.TemporarilyOffline, comp.Offline
+	}
+	for _, step := range []struct {
+		name    string
+		marked  bool
+		wantReq int64 // requests SetOnline sends
+	}{
+		{"marked node", true, 2},
+		{"online node", false, 1},
+		{"online node again", false, 1},
+	} {
+		if step.marked {
+			if err := c.SetTemporarilyOffline(ctx, name, "busy"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := ct.n.Load()
+		if err := c.SetOnline(ctx, name); err != nil {
+			t.Fatalf("%s: SetOnline: %v", step.name, err)
+		}
+		if got := ct.n.Load() - before; got != step.wantReq {
+			t.Errorf("%s: SetOnline sent %d requests, want %d", step.name, got, step.wantReq)
+		}
+		if temp, off := state(); temp || off {
+			t.Errorf("%s: after SetOnline temporarilyOffline=%v offline=%v, want online", step.name, temp, off)
+		}
+	}
+	if err := c.SetOnline(ctx, "no-such-node"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("SetOnline of a missing node: %v, want ErrNotFound", err)
+	}
 }
