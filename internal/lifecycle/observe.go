@@ -40,6 +40,9 @@ type Snapshot struct {
 	Creating []Creation
 	// Outcomes are what act learned since the last poll that decide must weigh (refusals).
 	Outcomes []Outcome
+	// Gone says, for agent pods deleted lately, what their final state showed killed them
+	// (Evicted, OOMKilled, DeletedExternally).
+	Gone map[string]Reason
 }
 
 // JobLabel is the label expression a freestyle job asks for, or why it is not known.
@@ -82,6 +85,7 @@ func (c *Controller) observe(ctx context.Context) (Snapshot, error) {
 	sort.Slice(snap.Pods, func(i, j int) bool { return snap.Pods[i].Name < snap.Pods[j].Name })
 	sort.Slice(snap.Secrets, func(i, j int) bool { return snap.Secrets[i].Name < snap.Secrets[j].Name })
 	snap.Creating = c.exp.list(snap.At)
+	snap.Gone = c.gone.snapshot(snap.At)
 
 	// A hung request must not blind the controller for the client's whole retry budget: give the
 	// poll's reads one deadline, and let the next poll try afresh.

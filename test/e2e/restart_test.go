@@ -90,7 +90,6 @@ func (r *rig) assertOneBuildPerAgent() {
 // online for it, and the build succeeds. No agent is made for the resumed blocks, no agent runs a
 // second build, and afterwards nothing of ours is left.
 func TestRestartResumesPipelinesOnTheirOwnAgents(t *testing.T) {
-	t.Skip("issue 11: fails until the controller keeps suspended agents and brings them online for their resumed blocks")
 	r := newRig(t, rigOptions{jenkins: func(o *jenkinstest.Options) { o.ResumeTimeout = resumeTimeout }})
 	var pipelines, freestyle []string
 	for i := range 3 {
@@ -170,7 +169,6 @@ func TestDroppedConnectionReconnects(t *testing.T) {
 // node drain does): the build cannot go on, so the provisioner cleans up both sides at once (well
 // before ORPHAN_GRACE) and says why in an Event naming the cause and the build.
 func TestAgentPodKilledMidBuild(t *testing.T) {
-	t.Skip("issue 11: fails until the controller cleans up an agent killed mid-build at once, with an Event")
 	tests := []struct {
 		name     string
 		kill     func(t *testing.T, ns, pod string)
