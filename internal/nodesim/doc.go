@@ -32,8 +32,15 @@
 //     jenkinstest.ConnectAgent, the emulator's stand-in for remoting's WebSocket handshake. A refused
 //     connection (wrong secret, unknown node) ends the container with exit code 1 (reason Error) when
 //     REMOTING_OPTS or the container args hold -noReconnect; without it the agent retries every
-//     RetryInterval, as remoting does. When Jenkins drops the connection (the node was deleted) an
-//     agent with -noReconnect exits 0; one without reconnects.
+//     RetryInterval. When Jenkins drops the connection (a restart, the node deleted, the channel
+//     closed) the agent plays remoting's rules (remoting.go, after hudson.remoting.Engine, Launcher
+//     and JnlpAgentEndpointResolver): with -noReconnect it exits 0; without, it reconnects, a
+//     WebSocket agent (-webSocket or JENKINS_WEB_SOCKET=true) after 0, 1, 3, 7, then every 10 s, a
+//     TCP agent every 10 s; -noReconnectAfter D (10m, 30s, PT5M...) makes it exit 0 once D has
+//     passed since the disconnect without success. Options Launcher refuses (-noReconnectAfter with
+//     -noReconnect, a duration it cannot parse) end the agent with 0 before it connects, as
+//     Launcher.main returns after printing the usage. Config.RemotingTimeScale scales those
+//     intervals and the -noReconnectAfter bound (default 1, remoting's real times; tests use 0.01).
 //
 // One simplification: a real pod whose agent exited keeps running its other containers (a
 // "sleep infinity" sidecar, say) until someone deletes it. Here, with restartPolicy Never (the

@@ -46,6 +46,10 @@ type Config struct {
 	// retries, remoting's reconnect loop, the scheduler's retry of an unschedulable pod, and the first
 	// crash-loop back-off. Default 2s (remoting's own is 10s; tests want less).
 	RetryInterval time.Duration
+	// RemotingTimeScale scales remoting's reconnect timing after Jenkins drops an agent (the 10 s
+	// TCP waits, the 0/1/3/7/10 s WebSocket back-off, and -noReconnectAfter itself). Default 1:
+	// remoting's real intervals; tests use a small fraction (0.01 plays a 10 s wait in 100 ms).
+	RemotingTimeScale float64
 	// CrashAfter is how long a crashing agent container runs before it exits 1. Default 500ms.
 	CrashAfter time.Duration
 	// Workers is the number of workqueue workers. Default 2.
@@ -116,6 +120,9 @@ func New(cfg Config) *Simulator {
 	}
 	if cfg.RetryInterval <= 0 {
 		cfg.RetryInterval = 2 * time.Second
+	}
+	if cfg.RemotingTimeScale <= 0 {
+		cfg.RemotingTimeScale = 1
 	}
 	if cfg.CrashAfter <= 0 {
 		cfg.CrashAfter = 500 * time.Millisecond
