@@ -87,7 +87,7 @@ type classifyOptions struct {
 // jenkinsSeenAt is when the computer list was read: a pod newer than that cannot be judged by its
 // node's absence.
 //
-// A new state (Suspended, Queued, Ready: see the package doc) is one more constant above and one
+// A new state (Queued, Ready: see the package doc) is one more constant above and one
 // more case here, placed before the cases it must win against.
 func classify(pod *corev1.Pod, c *jenkins.Computer, now, jenkinsSeenAt time.Time, o classifyOptions) (State, Reason) {
 	// An agent with a build on it (running, or marked as running one) whose pod is gone, going or
