@@ -345,7 +345,7 @@ func TestChartSettings(t *testing.T) {
 		"jenkinsCaFile": "/ca/ca.crt", "agentJenkinsUrl": "http://jenkins:8080/", "agentTunnel": "jenkins-agent:50000",
 		"namespace": "jenkins-agents", "kubeconfig": "/kube/config", "pollInterval": "2s", "busyPollInterval": "300ms",
 		"maxAgents": 0, "kubeQps": 20, "kubeBurst": 40, "leaderElect": false, "leaderElectionNamespace": "leases",
-		"leaderElectionId": "jap", "leaseDuration": "20s", "releaseGrace": "11s", "orphanGrace": "3m",
+		"leaderElectionId": "jap", "leaseDuration": "20s", "releaseGrace": "11s", "orphanGrace": "3m", "reconnectGrace": "4m",
 		"unschedulableGrace": "6m", "backoffBase": "6s", "backoffMax": "6m", "logLevel": "debug", "logFormat": "console",
 		"statusListen": "127.0.0.1:8081",
 	}

@@ -40,6 +40,7 @@ type runConfig struct {
 	LeaseDuration    time.Duration `envconfig:"LEASE_DURATION" default:"15s" desc:"how long a lost leader's lease lasts before another replica takes over"`
 	ReleaseGrace     time.Duration `envconfig:"RELEASE_GRACE" default:"10s" desc:"how long surplus agents wait for demand before they are let go"`
 	OrphanGrace      time.Duration `envconfig:"ORPHAN_GRACE" default:"2m" desc:"age after which half an agent (node without pod, pod or Secret without node) is removed"`
+	ReconnectGrace   time.Duration `envconfig:"RECONNECT_GRACE" default:"5m" desc:"how long an agent that lost its connection (Jenkins restarted, the network dropped) is kept for its build to resume"`
 	UnschedulableFor time.Duration `envconfig:"UNSCHEDULABLE_GRACE" default:"5m" desc:"how long an agent pod may stay unschedulable before it counts as failed"`
 	BackoffBase      time.Duration `envconfig:"BACKOFF_BASE" default:"5s" desc:"first wait after a template's agent fails; doubles per failure"`
 	BackoffMax       time.Duration `envconfig:"BACKOFF_MAX" default:"5m" desc:"longest wait after repeated failures"`

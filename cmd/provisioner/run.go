@@ -90,6 +90,7 @@ func run(ctx context.Context, cfg *runConfig, logger *zap.Logger) error {
 			BusyPollInterval:   cfg.BusyPollInterval,
 			ReleaseGrace:       cfg.ReleaseGrace,
 			OrphanGrace:        cfg.OrphanGrace,
+			ReconnectGrace:     cfg.ReconnectGrace,
 			UnschedulableGrace: cfg.UnschedulableFor,
 			BackoffBase:        cfg.BackoffBase,
 			BackoffMax:         cfg.BackoffMax,

@@ -16,6 +16,7 @@ type Jenkins interface {
 	CreateNode(ctx context.Context, n jenkins.NodeSpec) error
 	DeleteNode(ctx context.Context, name string) error
 	SetTemporarilyOffline(ctx context.Context, name, reason string) error
+	SetOnline(ctx context.Context, name string) error
 	NodeSecret(ctx context.Context, name string) (string, error)
 	JobLabelExpression(ctx context.Context, taskURL string) (string, error)
 	EnsurePlaceholderNode(ctx context.Context, name, label, description string) error
@@ -54,6 +55,11 @@ type Config struct {
 	DefaultConnectTimeout time.Duration
 	// BackoffBase and BackoffMax bound the per-template backoff after failures.
 	BackoffBase, BackoffMax time.Duration
+	// ReconnectGrace is how long an agent of ours that lost its connection (Jenkins restarted, the
+	// network dropped) is kept, pod and node, for its agent to reconnect and its build to resume.
+	// Default 5 minutes: Jenkins' own wait for a resumed node block's node
+	// (ExecutorPickle.timeoutForNodeMillis), after which Jenkins aborts the build anyway.
+	ReconnectGrace time.Duration
 	// Workers is how many provisioning and deletion steps may run at once.
 	Workers int
 	// PlaceholderName is the Jenkins node that makes Jenkins name labels in `why`.
@@ -88,6 +94,7 @@ func (c *Config) setDefaults() error {
 	def(&c.DefaultConnectTimeout, 5*time.Minute)
 	def(&c.BackoffBase, 5*time.Second)
 	def(&c.BackoffMax, 5*time.Minute)
+	def(&c.ReconnectGrace, 5*time.Minute)
 	if c.Workers <= 0 {
 		c.Workers = 32
 	}
@@ -108,5 +115,13 @@ func (c *Config) decideConfig() DecideConfig {
 		ConfigErrorGrace:      15 * time.Second,
 		BackoffBase:           c.BackoffBase,
 		BackoffMax:            c.BackoffMax,
+		ReconnectGrace:        c.ReconnectGrace,
+		ResumeSettle:          min(c.ReconnectGrace, resumeSettle),
 	}
 }
+
+// resumeSettle is how long after Jenkins comes back a marked, connected, idle agent is not yet judged
+// done: Jenkins resumes each pipeline build in the background once it is up
+// (FlowExecutionList.ItemListenerImpl), so the node block bound to the agent may be queued some
+// seconds after the agent reconnected.
+const resumeSettle = 30 * time.Second

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -40,6 +41,7 @@ type Controller struct {
 	act    *actor
 	watch  *busyWatch
 	labels *jobLabels
+	gone   *gonePods
 	// mem is the memory decide carries from poll to poll; only the poll loop touches it.
 	mem Memory
 
@@ -70,6 +72,7 @@ func New(logger *zap.Logger, jc Jenkins, kube kubernetes.Interface, templates Te
 		exp:       newExpectations(),
 		watch:     newBusyWatch(),
 		labels:    newJobLabels(jc, logger),
+		gone:      newGonePods(),
 		mem:       NewMemory(),
 	}
 	c.act = newActor(logger, c.step)
@@ -98,6 +101,7 @@ func (c *Controller) Run(ctx context.Context) error {
 				c.exp.observed(pod.Name)
 			}
 		},
+		DeleteFunc: func(obj any) { c.gone.deleted(obj, c.now()) },
 	}); err != nil {
 		return fmt.Errorf("watch agent pods: %w", err)
 	}
@@ -175,6 +179,8 @@ func (c *Controller) poll(ctx context.Context) error {
 	c.mu.Lock()
 	c.ready = snap.JenkinsFresh
 	c.mu.Unlock()
+	// A held decision changes nothing but the memory of the outage.
+	c.mem = d.Memory
 	if d.Hold {
 		// Outcomes not weighed yet wait for a poll that decides.
 		for _, o := range snap.Outcomes {
@@ -182,7 +188,6 @@ func (c *Controller) poll(ctx context.Context) error {
 		}
 		return readErr
 	}
-	c.mem = d.Memory
 	c.apply(d)
 	c.metrics.pollDuration.Observe(c.now().Sub(snap.At).Seconds())
 	return nil
@@ -256,5 +261,28 @@ func (c *Controller) notify(n Notice) {
 			zap.String("kind", string(n.Reason.Kind)), zap.String("code", n.Code), zap.Duration("backoff", n.Backoff))
 	case NoticeUnserved:
 		c.log.Info("builds wait for a label no template serves", zap.String("label", n.Label), zap.Int("builds", n.Builds))
+	case NoticeSuspended:
+		log.Info("agent disconnected; keeping it for its build to resume", zap.String("reason", n.Reason.Detail),
+			zap.String("build", n.Build), zap.Duration("reconnectGrace", n.Backoff))
+		if n.Pod != nil {
+			c.recorder.Eventf(n.Pod, corev1.EventTypeNormal, "AgentSuspended", "Agent %s: %s; kept up to %s for it to reconnect%s",
+				n.Agent, n.Reason.Detail, n.Backoff, buildSuffix(n.Build))
+		}
+	case NoticeResuming:
+		log.Info("a resumed build is bound to this agent; bringing it online for that build", zap.String("build", n.Build))
+		if n.Pod != nil {
+			c.recorder.Eventf(n.Pod, corev1.EventTypeNormal, "AgentResuming", "Agent %s serves its resumed node block%s", n.Agent, buildSuffix(n.Build))
+		}
+	case NoticeLost:
+		c.metrics.lost.WithLabelValues(n.Template, string(n.Reason.Kind)).Inc()
+		log.Warn("agent killed mid-build; deleting its node and pod", zap.String("kind", string(n.Reason.Kind)),
+			zap.String("reason", n.Reason.Detail), zap.String("build", n.Build))
+		var obj runtime.Object = n.Pod
+		if n.Pod == nil {
+			// The pod is gone: the Event names it by reference.
+			obj = &corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: c.cfg.Namespace, Name: n.Agent}
+		}
+		c.recorder.Eventf(obj, corev1.EventTypeWarning, "AgentLost", "Agent %s killed mid-build (%s): %s%s; deleting its Jenkins node",
+			n.Agent, n.Reason.Kind, n.Reason.Detail, buildSuffix(n.Build))
 	}
 }

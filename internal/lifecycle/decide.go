@@ -22,6 +22,11 @@ type DecideConfig struct {
 	// ConfigErrorGrace: CreateContainerConfigError may be a Secret not yet seen by the kubelet.
 	ConfigErrorGrace        time.Duration
 	BackoffBase, BackoffMax time.Duration
+	// ReconnectGrace: how long a suspended agent (disconnected after it was online) is kept.
+	ReconnectGrace time.Duration
+	// ResumeSettle: how long after Jenkins came back a marked, connected, idle agent is held rather
+	// than judged done (its resumed node block may not be queued yet).
+	ResumeSettle time.Duration
 }
 
 // ActionKind names what an action does.
@@ -39,6 +44,8 @@ const (
 	ActCreate       ActionKind = "Create"       // a new agent for Template (act names it)
 	ActDeleteSecret ActionKind = "DeleteSecret" // a Secret of ours whose pod is gone
 	ActOwnSecret    ActionKind = "OwnSecret"    // a Secret of ours whose pod exists but is not its owner
+	ActResume       ActionKind = "Resume"       // clear our mark so the node block bound to the agent takes it
+	ActLose         ActionKind = "Lose"         // an agent killed mid-build: node, then pod and Secret, at once
 )
 
 // Action is one step for one agent. Agent is the key: act never runs two steps of one agent at once.
@@ -76,6 +83,9 @@ const (
 	NoticeFailed       NoticeKind = "AgentFailed"
 	NoticeRefused      NoticeKind = "ProvisioningRefused"
 	NoticeUnserved     NoticeKind = "Unserved"
+	NoticeSuspended    NoticeKind = "AgentSuspended" // Backoff carries the reconnect grace
+	NoticeResuming     NoticeKind = "AgentResuming"
+	NoticeLost         NoticeKind = "AgentLost"
 )
 
 // Notice is an observation decide made once; act reports it (Event, log, metric).
@@ -130,12 +140,22 @@ type WaitKey struct {
 func Decide(snap Snapshot, mem Memory, cfg DecideConfig, now time.Time) Decision {
 	d := Decision{Memory: mem.clone(), Agents: map[AgentKey]int{}, Waiting: map[WaitKey]int{}}
 	if !snap.JenkinsFresh {
+		// Refused connections, the start-up page, timeouts: every agent is held as it is until a
+		// fresh, complete view arrives. The memory notes the outage so that its length is not
+		// counted against agents afterwards.
 		d.Hold = true
+		if d.Memory.JenkinsDownSince.IsZero() {
+			d.Memory.JenkinsDownSince = now
+		}
 		return d
 	}
-	w := newWorld(snap, cfg, now)
+	if !d.Memory.JenkinsDownSince.IsZero() {
+		d.Memory.JenkinsDownSince, d.Memory.JenkinsBack = time.Time{}, snap.At
+	}
+	w := newWorld(snap, cfg, d.Memory.JenkinsBack, now)
 	d.outcomes(snap.Outcomes, cfg)
 	for _, a := range w.agents {
+		d.resume(w, a, cfg)
 		d.agent(w, a, cfg, now)
 	}
 	d.secrets(w, cfg)
@@ -152,10 +172,21 @@ type world struct {
 	pods     map[string]*corev1.Pod
 	nodes    map[string]bool
 	creating map[string]string // creation name → template
+	// bound lists, per node, the task URLs of the queue items Jenkins names that node for: a resumed
+	// pipeline node block (its run's URL), or any item whose label only that node carries.
+	bound map[string][]string
+	// jenkinsBack is when Jenkins answered again after its last outage (zero: none seen).
+	jenkinsBack time.Time
 }
 
-func newWorld(snap Snapshot, cfg DecideConfig, now time.Time) *world {
-	w := &world{snap: snap, byName: map[string]*Agent{}, pods: map[string]*corev1.Pod{}, nodes: map[string]bool{}, creating: map[string]string{}}
+func newWorld(snap Snapshot, cfg DecideConfig, jenkinsBack, now time.Time) *world {
+	w := &world{snap: snap, byName: map[string]*Agent{}, pods: map[string]*corev1.Pod{}, nodes: map[string]bool{}, creating: map[string]string{},
+		bound: map[string][]string{}, jenkinsBack: jenkinsBack}
+	for _, d := range snap.Demand {
+		if d.Node != "" {
+			w.bound[d.Node] = append(w.bound[d.Node], d.TaskURL)
+		}
+	}
 	for _, p := range snap.Pods {
 		w.pods[p.Name] = p
 		w.byName[p.Name] = &Agent{Name: p.Name, Template: p.Labels[podtemplate.LabelTemplate], Pod: p}
@@ -178,9 +209,12 @@ func newWorld(snap Snapshot, cfg DecideConfig, now time.Time) *world {
 		a.Computer = comp
 	}
 	opts := classifyOptions{UnschedulableGrace: cfg.UnschedulableGrace, DefaultConnectTimeout: cfg.DefaultConnectTimeout,
-		OrphanGrace: cfg.OrphanGrace, ConfigErrorGrace: cfg.ConfigErrorGrace}
+		OrphanGrace: cfg.OrphanGrace, ConfigErrorGrace: cfg.ConfigErrorGrace, JenkinsBack: jenkinsBack}
 	for _, a := range w.byName {
 		a.State, a.Reason = classify(a.Pod, a.Computer, now, snap.At, opts)
+		if r, ok := snap.Gone[a.Name]; ok && a.State == Lost && a.Pod == nil {
+			a.Reason = r // the pod's final state says what killed it
+		}
 		a.Build = currentBuild(a.Computer)
 		a.Marked = carriesOurMark(a.Computer)
 		w.agents = append(w.agents, a)
@@ -268,6 +302,22 @@ func (d *Decision) agent(w *world, a *Agent, cfg DecideConfig, now time.Time) {
 			base.Secret = w.ownedSecret(a.Pod)
 			d.Actions = append(d.Actions, base)
 		}
+	case Suspended:
+		d.suspended(w, a, base, cfg)
+	case Resuming:
+		d.resuming(a, base, now)
+	case Lost:
+		base.Build = markedBuild(a.Computer)
+		if d.Memory.once("lost/"+a.Name, now) {
+			d.Notices = append(d.Notices, Notice{Kind: NoticeLost, Agent: a.Name, Template: a.Template, Pod: a.Pod, Reason: a.Reason, Build: base.Build})
+		}
+		base.Kind = ActLose
+		if a.Pod != nil && a.Pod.DeletionTimestamp != nil {
+			base.Pod = nil // already going
+		} else {
+			base.Secret = w.ownedSecret(a.Pod)
+		}
+		d.Actions = append(d.Actions, base)
 	case Idle, Starting:
 		// Any agent that is, or may any moment be, connected and unmarked: a starting pod can
 		// connect, take a build and finish a short one between two polls.

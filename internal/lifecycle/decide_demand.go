@@ -134,9 +134,15 @@ func (w *world) templateFor(d jenkins.Demand) (string, string, WaitReason) {
 		}
 		return "", d.Label, noTemplate
 	case d.Node != "":
-		// Jenkins names the one node that carries the label instead of the label: if it is one of
-		// ours, the build waits for that agent's template.
+		// The item names one node: a pipeline node block resumed after a restart, bound to it
+		// (PlaceholderTask.EnforceSelfLabel), which only that agent serves (see resume), never a
+		// new one; or an item whose label only that node carries.
 		if a, ok := w.byName[d.Node]; ok && a.Template != "" {
+			if a.State == Resuming || d.TaskURL != "" && d.TaskURL == markedBuild(a.Computer) {
+				return "", "node:" + d.Node, WaitReason{Kind: WaitResuming, Detail: "bound to agent " + d.Node}
+			}
+			// Jenkins names the one node that carries the label instead of the label: the build
+			// waits for that agent's template.
 			if _, ok := set.Get(a.Template); ok {
 				return a.Template, a.Template, WaitReason{}
 			}
@@ -212,6 +218,9 @@ func (d *Decision) demand(w *world, cfg DecideConfig, now time.Time) {
 	}
 	waiting, unserved, labelOf := w.mapDemand()
 	for label, u := range unserved {
+		if u.Why.Kind == WaitResuming {
+			continue // served by its own agent
+		}
 		if last, ok := d.Memory.Seen["unserved/"+label]; !ok || now.Sub(last) > time.Minute {
 			d.Memory.Seen["unserved/"+label] = now
 			d.Notices = append(d.Notices, Notice{Kind: NoticeUnserved, Label: label, Builds: u.Builds, Reason: Reason{Detail: u.Why.Detail}})

@@ -76,6 +76,10 @@ func (f *fakeJenkins) DeleteNode(_ context.Context, name string) error {
 	return f.record("DeleteNode " + name)
 }
 
+func (f *fakeJenkins) SetOnline(_ context.Context, name string) error {
+	return f.record("SetOnline " + name)
+}
+
 func (f *fakeJenkins) SetTemporarilyOffline(_ context.Context, name, reason string) error {
 	return f.record("SetTemporarilyOffline " + name + " " + reason)
 }

@@ -19,6 +19,10 @@ type Memory struct {
 	Seen map[string]time.Time
 	// Failures are the most recent failures, newest first, at most keptFailures.
 	Failures []FailureRecord
+	// JenkinsDownSince is when the Jenkins view stopped being fresh (zero while it is); JenkinsBack
+	// is when it was fresh again after the last outage. Jenkins down or starting is no evidence
+	// about agents, and the time it was down does not count against them.
+	JenkinsDownSince, JenkinsBack time.Time
 }
 
 // Backoff is one template's state after failures: base, 2×base, 4×base … capped, from the last one.
@@ -37,7 +41,7 @@ func NewMemory() Memory {
 // clone copies the memory so that decide never changes the one it was given.
 func (m Memory) clone() Memory {
 	out := Memory{Backoff: maps.Clone(m.Backoff), SurplusSince: maps.Clone(m.SurplusSince), Seen: maps.Clone(m.Seen),
-		Failures: append([]FailureRecord(nil), m.Failures...)}
+		Failures: append([]FailureRecord(nil), m.Failures...), JenkinsDownSince: m.JenkinsDownSince, JenkinsBack: m.JenkinsBack}
 	if out.Backoff == nil {
 		out.Backoff = map[string]Backoff{}
 	}

@@ -14,6 +14,7 @@ type Metrics struct {
 	provisioned       *prometheus.CounterVec
 	completed         *prometheus.CounterVec
 	failed            *prometheus.CounterVec
+	lost              *prometheus.CounterVec
 	queueToPod        *prometheus.HistogramVec
 	queueToOnline     *prometheus.HistogramVec
 	finishedToDeleted *prometheus.HistogramVec
@@ -46,6 +47,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		completed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "provisioner_agents_completed_total", Help: "Agents deleted after running their build.",
 		}, []string{"template"}),
+		lost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "provisioner_agents_lost_total", Help: "Agents whose pod was killed in the middle of their build (OOMKilled, Evicted, DeletedExternally), or that did not reconnect within the reconnect grace (ReconnectTimeout), by reason.",
+		}, []string{"template", "reason"}),
 		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "provisioner_agents_failed_total", Help: "Agents that failed before running a build, and creations the apiserver refused, by reason.",
 		}, []string{"template", "reason"}),
@@ -70,7 +74,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		waiting: map[WaitKey]bool{},
 	}
-	reg.MustRegister(m.buildsWaiting, m.agents, m.provisioned, m.completed, m.failed, m.queueToPod, m.queueToOnline,
+	reg.MustRegister(m.buildsWaiting, m.agents, m.provisioned, m.completed, m.failed, m.lost, m.queueToPod, m.queueToOnline,
 		m.finishedToDeleted, m.kubeErrors, m.pollDuration)
 	return m
 }

@@ -40,6 +40,9 @@ type Snapshot struct {
 	Creating []Creation
 	// Outcomes are what act learned since the last poll that decide must weigh (refusals).
 	Outcomes []Outcome
+	// Gone says, for agent pods deleted lately, what their final state showed killed them
+	// (Evicted, OOMKilled, DeletedExternally).
+	Gone map[string]Reason
 }
 
 // JobLabel is the label expression a freestyle job asks for, or why it is not known.
@@ -85,6 +88,9 @@ func (c *Controller) observe(ctx context.Context) (Snapshot, error) {
 	snap.Secrets, _ = c.secretLister.List(labels.Everything())
 	sort.Slice(snap.Pods, func(i, j int) bool { return snap.Pods[i].Name < snap.Pods[j].Name })
 	sort.Slice(snap.Secrets, func(i, j int) bool { return snap.Secrets[i].Name < snap.Secrets[j].Name })
+	// Why pods went, read after the pod list: a pod missing from it was deleted before, and the
+	// informer has recorded its final state by now or will by the next poll.
+	snap.Gone = c.gone.snapshot(snap.At)
 	return snap, err
 }
 

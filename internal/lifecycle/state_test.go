@@ -42,17 +42,22 @@ func computer(mutate ...func(*jenkins.Computer)) *jenkins.Computer {
 	return c
 }
 
-func online(c *jenkins.Computer) { c.Offline = false }
+func online(c *jenkins.Computer) { c.Offline, c.Connected = false, true }
+
+// disconnected is an agent whose channel is gone (a marked one stays temporarily offline).
+func disconnected(c *jenkins.Computer) { c.Offline, c.Connected = true, false }
 
 func building(c *jenkins.Computer) {
-	c.Offline = false
+	c.Offline, c.Connected = false, true
 	c.Idle = false
 	c.Executors = []jenkins.Executor{{Build: &jenkins.Build{URL: "http://j/job/a/1/", Number: 1}}}
 }
 
+// marked carries an offline mark; the agent is connected (as when we marked it) unless disconnected
+// is applied after.
 func marked(reason string) func(*jenkins.Computer) {
 	return func(c *jenkins.Computer) {
-		c.Offline = true
+		c.Offline, c.Connected = true, true
 		c.TemporarilyOffline = true
 		c.OfflineReason = reason
 	}

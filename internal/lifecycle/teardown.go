@@ -47,6 +47,10 @@ func (c *Controller) step(ctx context.Context, a Action) error {
 		return c.deleteSecret(ctx, a.Secret)
 	case ActOwnSecret:
 		return c.ownSecret(ctx, a.Secret, a.Pod)
+	case ActResume:
+		return c.resume(ctx, a)
+	case ActLose:
+		return c.lose(ctx, a)
 	}
 	return fmt.Errorf("unknown action %q", a.Kind)
 }
@@ -81,7 +85,13 @@ func (c *Controller) finish(ctx context.Context, a Action) error {
 	if a.Pod == nil {
 		return nil
 	}
-	if a.State == Done {
+	if a.State == Suspended {
+		// Jenkins aborts a node block whose node stays away (ExecutorPickle.timeoutForNodeMillis);
+		// past the grace the agent is not coming back for it.
+		c.recorder.Eventf(a.Pod, corev1.EventTypeWarning, "AgentNotReconnected", "Deleting agent %s: %s%s", a.Agent, a.Reason.Detail, buildSuffix(a.Build))
+		c.metrics.lost.WithLabelValues(a.Template, string(a.Reason.Kind)).Inc()
+		log.Warn("agent did not reconnect; deleting it", zap.String("reason", a.Reason.Detail), zap.String("build", a.Build))
+	} else if a.State == Done {
 		c.recorder.Eventf(a.Pod, corev1.EventTypeNormal, "BuildFinished", "Build finished on agent %s; deleting the agent", a.Agent)
 		c.metrics.completed.WithLabelValues(a.Template).Inc()
 		log.Info("build finished, deleting agent")
@@ -98,6 +108,40 @@ func (c *Controller) finish(ctx context.Context, a Action) error {
 		c.metrics.finishedToDeleted.WithLabelValues(a.Template).Observe(c.now().Sub(finishedAt).Seconds())
 	}
 	return nil
+}
+
+// resume clears our mark on an agent whose node block Jenkins queued again bound to it (a restart),
+// so that exactly that block takes it (Jenkins holds other items off the node: ContinuedTask). The
+// busy watch is armed at once: the block starts within milliseconds and the mark must follow.
+func (c *Controller) resume(ctx context.Context, a Action) error {
+	if err := c.jenkins.SetOnline(ctx, a.Agent); err != nil {
+		return fmt.Errorf("bring agent %s online for its resumed build: %w", a.Agent, err)
+	}
+	c.watch.arm()
+	c.logAgent(a).Info("agent brought online for its resumed build", zap.String("build", a.Build))
+	return nil
+}
+
+// lose cleans up an agent killed in the middle of its build, on both sides at once: its build cannot
+// finish without it, and Jenkins ends the build when the node goes. decide reported the loss.
+func (c *Controller) lose(ctx context.Context, a Action) error {
+	if a.Node {
+		if err := c.deleteNode(ctx, a.Agent); err != nil {
+			return err
+		}
+	}
+	if a.Pod == nil {
+		return c.deleteSecret(ctx, a.Secret)
+	}
+	return c.deletePodAndSecret(ctx, a)
+}
+
+// buildSuffix names a build in a message, when known.
+func buildSuffix(build string) string {
+	if build == "" {
+		return ""
+	}
+	return "; build " + build
 }
 
 // fail removes an agent that can never run its build. decide already counted the failure and backed

@@ -23,6 +23,9 @@ const (
 	WaitNoTemplate WaitKind = "NoTemplate"
 	// WaitLabelUnknown: the freestyle job's label expression could not be read.
 	WaitLabelUnknown WaitKind = "LabelUnknown"
+	// WaitResuming: the item is bound to an agent of ours by name (a node block resumed after a
+	// restart); that agent, not a new one, serves it.
+	WaitResuming WaitKind = "Resuming"
 )
 
 // WaitReason is why builds of one label wait: Kind for metrics, Detail and Until for people.

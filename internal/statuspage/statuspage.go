@@ -358,6 +358,8 @@ func whyText(w lifecycle.WaitReason, now time.Time) string {
 		return "no template serves this label"
 	case lifecycle.WaitLabelUnknown:
 		return "the job's label could not be read" + detail(": ")
+	case lifecycle.WaitResuming:
+		return "resumes on its own agent" + detail(": ")
 	}
 	return string(w.Kind)
 }

@@ -81,7 +81,9 @@ type rigOptions struct {
 	brokenAnnotation string
 	brokenImage      string
 	config           func(*lifecycle.Config)
-	noController     bool
+	// jenkins adjusts the emulator's options (a resume timeout, say).
+	jenkins      func(*jenkinstest.Options)
+	noController bool
 }
 
 // rig is one scenario's world: its own namespace, Jenkins, simulated node and controller.
@@ -112,7 +114,11 @@ func newRig(t *testing.T, opts rigOptions) *rig {
 	t.Cleanup(cancel)
 	r := &rig{t: t, ctx: ctx, ns: newNamespace(t), opts: opts}
 
-	r.jenkins = jenkinstest.New(jenkinstest.Options{Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).Named("jenkins")})
+	jopts := jenkinstest.Options{Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).Named("jenkins")}
+	if opts.jenkins != nil {
+		opts.jenkins(&jopts)
+	}
+	r.jenkins = jenkinstest.New(jopts)
 	t.Cleanup(r.jenkins.Close)
 	r.jenkins.AddUser(jenkinsUser, jenkinsToken, jenkinstest.OverallAdminister)
 

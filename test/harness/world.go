@@ -70,6 +70,9 @@ type World struct {
 	mu    sync.Mutex
 	procs []*Proc
 	jobs  int
+	// restarts are when scenarios restarted Jenkins: a freestyle build it aborted then is Jenkins'
+	// doing (Executor.interruptForShutdown), not a lost build.
+	restarts []time.Time
 }
 
 var worldSeq atomic.Int64
@@ -207,6 +210,8 @@ type Build struct {
 	Label    string
 	QueueID  int64
 	Duration time.Duration
+	// Pipeline: a pipeline job whose one node('Label') block lasts Duration.
+	Pipeline bool
 }
 
 // NewJobs creates n freestyle jobs restricted to labels (round robin), each build lasting d, and
@@ -222,6 +227,49 @@ func (w *World) NewJobs(n int, labels []string, d time.Duration) []Build {
 		w.Jenkins.CreateFreestyleJob(out[i].Job, out[i].Label, d)
 	}
 	return out
+}
+
+// NewMixedJobs is NewJobs with every other job a pipeline whose node block asks for the label.
+func (w *World) NewMixedJobs(n int, labels []string, d time.Duration) []Build {
+	w.mu.Lock()
+	first := w.jobs
+	w.jobs += n
+	w.mu.Unlock()
+	out := make([]Build, n)
+	for i := range n {
+		out[i] = Build{Job: fmt.Sprintf("job-%05d", first+i), Label: labels[i%len(labels)], Duration: d, Pipeline: i%2 == 1}
+		if out[i].Pipeline {
+			w.Jenkins.CreatePipelineJob(out[i].Job, out[i].Label, d)
+		} else {
+			w.Jenkins.CreateFreestyleJob(out[i].Job, out[i].Label, d)
+		}
+	}
+	return out
+}
+
+// RestartJenkins restarts the emulated Jenkins (down, then starting) and waits until it is up.
+func (w *World) RestartJenkins(ctx context.Context, down, starting time.Duration) error {
+	w.mu.Lock()
+	w.restarts = append(w.restarts, time.Now())
+	w.mu.Unlock()
+	select {
+	case <-w.Jenkins.Restart(down, starting):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// abortedByRestart reports whether a build ended within a moment of a Jenkins restart.
+func (w *World) abortedByRestart(finished time.Time) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, at := range w.restarts {
+		if d := finished.Sub(at); d > -time.Second && d < time.Second {
+			return true
+		}
+	}
+	return false
 }
 
 // Schedule queues one build of b's job and records its queue id.
