@@ -76,6 +76,8 @@ const (
 	NoticeFailed       NoticeKind = "AgentFailed"
 	NoticeRefused      NoticeKind = "ProvisioningRefused"
 	NoticeUnserved     NoticeKind = "Unserved"
+	// NoticeEvicted: Kueue evicted the agent's pod (Build: the build it took with it, if any).
+	NoticeEvicted NoticeKind = "AgentEvicted"
 )
 
 // Notice is an observation decide made once; act reports it (Event, log, metric).
@@ -211,7 +213,7 @@ func (w *world) ownedSecret(pod *corev1.Pod) *corev1.Secret {
 // outcomes weighs what act learned: a refused creation backs its template off like a failure.
 func (d *Decision) outcomes(list []Outcome, cfg DecideConfig) {
 	for _, o := range list {
-		wait := d.Memory.fail(o.Template, o.Reason, o.At, cfg)
+		wait := d.Memory.fail(o.Template, o.Reason, o.At, time.Time{}, cfg)
 		d.Memory.recordFailure(FailureRecord{At: o.At, Agent: o.Agent, Template: o.Template, Reason: o.Reason.Detail, Kind: o.Reason.Kind})
 		d.Notices = append(d.Notices, Notice{Kind: NoticeRefused, Agent: o.Agent, Template: o.Template, Pod: o.Pod, Reason: o.Reason,
 			Code: o.Code, Backoff: wait})
@@ -237,7 +239,11 @@ func (d *Decision) agent(w *world, a *Agent, cfg DecideConfig, now time.Time) {
 		// Back the template off now, before this poll plans new agents: the plan below would
 		// otherwise replace the failed agent at once.
 		if d.Memory.once("failed/"+a.Name, now) {
-			wait := d.Memory.fail(a.Template, a.Reason, now, cfg)
+			var made time.Time
+			if a.Pod != nil {
+				made = a.Pod.CreationTimestamp.Time
+			}
+			wait := d.Memory.fail(a.Template, a.Reason, now, made, cfg)
 			d.Memory.recordFailure(FailureRecord{At: now, Agent: a.Name, Template: a.Template, Reason: a.Reason.Detail, Kind: a.Reason.Kind})
 			d.Notices = append(d.Notices, Notice{Kind: NoticeFailed, Agent: a.Name, Template: a.Template, Pod: a.Pod, Reason: a.Reason, Backoff: wait})
 		}
@@ -258,6 +264,9 @@ func (d *Decision) agent(w *world, a *Agent, cfg DecideConfig, now time.Time) {
 			d.Actions = append(d.Actions, base)
 		}
 	case Terminating:
+		if r, evicted := kueueEviction(a.Pod); evicted && d.Memory.once("evicted/"+a.Name, now) {
+			d.Notices = append(d.Notices, Notice{Kind: NoticeEvicted, Agent: a.Name, Template: a.Template, Pod: a.Pod, Reason: r, Build: a.Build})
+		}
 		if a.Computer != nil {
 			base.Kind = ActDeleteNode
 			d.Actions = append(d.Actions, base)

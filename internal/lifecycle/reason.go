@@ -32,6 +32,10 @@ const (
 	KindNodeWithoutPod   ReasonKind = "NodeWithoutPod"
 	KindPodWithoutNode   ReasonKind = "PodWithoutNode"
 	KindRetentionExpired ReasonKind = "RetentionExpired"
+	// KindQueued: the pod waits for Kueue to admit it (quota in its ClusterQueue).
+	KindQueued ReasonKind = "Queued"
+	// KindKueueEvicted: Kueue evicted the pod (preemption, its Workload evicted or deleted).
+	KindKueueEvicted ReasonKind = "KueueEvicted"
 	// KindOther is a failure mark on a node whose kind a restarted provisioner cannot recover (the
 	// mark carries the detail only).
 	KindOther ReasonKind = "Other"
