@@ -50,6 +50,7 @@ type KueueTeam struct {
 	MaxAdmitted int        `json:"maxAdmitted"`       // most pods without Kueue's gate alive at once
 	EverGated   int        `json:"everGated"`         // pods seen carrying Kueue's gate
 	Failed      float64    `json:"agentsFailed"`      // provisioner_agents_failed_total at the end
+	Lost        float64    `json:"buildsLost"`        // provisioner_builds_lost_total (Kueue evictions of busy agents)
 	MaxBackoff  float64    `json:"maxBackoffSeconds"` // longest template backoff the provisioner logged
 	Invariants  Invariants `json:"invariants"`
 }
@@ -168,6 +169,7 @@ func (p *Plane) KueueShare(ctx context.Context, o KueueShareOptions) KueueShareR
 		out := KueueTeam{Builds: t.builds}
 		if m, err := t.proc.Metrics(ctx); err == nil {
 			out.Failed = m.Sum("provisioner_agents_failed_total")
+			out.Lost = m.Sum("provisioner_builds_lost_total")
 		} else {
 			res.Errors = append(res.Errors, fmt.Sprintf("%s metrics: %v", t.name, err))
 		}

@@ -58,6 +58,9 @@ func TestKueueShare(t *testing.T) {
 		if team.got.PodsMade != team.got.Builds {
 			t.Errorf("team %s: %d agent pods created for %d builds (churn: gated pods replaced)", team.name, team.got.PodsMade, team.got.Builds)
 		}
+		if team.got.Lost != 0 {
+			t.Errorf("team %s: %g builds lost to Kueue evictions under a policy that never preempts", team.name, team.got.Lost)
+		}
 		if team.got.Failed != 0 {
 			t.Errorf("team %s: %g agents counted failed, want none (waiting for quota is not a failure)", team.name, team.got.Failed)
 		}
