@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -45,6 +46,7 @@ type KueueShareOptions struct {
 
 // KueueTeam is what one team's world ended with.
 type KueueTeam struct {
+	NS          string     `json:"namespace"`
 	Builds      int        `json:"builds"`
 	PodsMade    int        `json:"podsCreated"`       // distinct agent pods the provisioner created
 	MaxAdmitted int        `json:"maxAdmitted"`       // most pods without Kueue's gate alive at once
@@ -100,13 +102,23 @@ func (p *Plane) KueueShare(ctx context.Context, o KueueShareOptions) KueueShareR
 			return fail("%v", err)
 		}
 		maxAgents := o.BuildsA + o.BuildsB
+		// Team A names its LocalQueue in the template (queue:), team B through the installation's
+		// PROVISIONER_KUEUE_QUEUE: both ways an operator has.
+		queueLine, env := "    queue: jenkins-agents\n", maps.Clone(o.Env)
+		if i == 1 {
+			queueLine = ""
+			if env == nil {
+				env = map[string]string{}
+			}
+			env["PROVISIONER_KUEUE_QUEUE"] = "jenkins-agents"
+		}
 		w, err := p.NewWorld(ctx, WorldOptions{
 			Name:      t.name,
 			Templates: []Template{{Name: "agent", Labels: []string{t.name}, MaxAgents: maxAgents}},
 			MaxAgents: maxAgents,
-			TemplatesYAML: fmt.Sprintf("templates:\n  - name: agent\n    labels: [%s]\n    maxAgents: %d\n    connectTimeout: %s\n    queue: jenkins-agents\n",
-				t.name, maxAgents, o.ConnectTimeout),
-			Env: o.Env,
+			TemplatesYAML: fmt.Sprintf("templates:\n  - name: agent\n    labels: [%s]\n    maxAgents: %d\n    connectTimeout: %s\n%s",
+				t.name, maxAgents, o.ConnectTimeout, queueLine),
+			Env: env,
 		})
 		if err != nil {
 			return fail("%s: %v", t.name, err)
@@ -166,7 +178,7 @@ func (p *Plane) KueueShare(ctx context.Context, o KueueShareOptions) KueueShareR
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
 	for i, t := range teams {
-		out := KueueTeam{Builds: t.builds}
+		out := KueueTeam{NS: t.w.NS, Builds: t.builds}
 		if m, err := t.proc.Metrics(ctx); err == nil {
 			out.Failed = m.Sum("provisioner_agents_failed_total")
 			out.Lost = m.Sum("provisioner_builds_lost_total")

@@ -1,10 +1,15 @@
 package harness
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,5 +78,29 @@ func TestKueueShare(t *testing.T) {
 	}
 	if r.B.MaxAdmitted > agentsPerTeam+1 || r.B.MaxAdmitted == 0 {
 		t.Errorf("team B had at most %d agents admitted at once", r.B.MaxAdmitted)
+	}
+	t.Run("templates check looks the LocalQueues up", func(t *testing.T) { checkLocalQueues(t, p, r.A.NS) })
+}
+
+// checkLocalQueues runs `provisioner templates check` against the Kueue cluster: the LocalQueue
+// team A's pods join exists, one that does not is an error.
+func checkLocalQueues(t *testing.T, p *Plane, ns string) {
+	file := filepath.Join(t.TempDir(), "templates.yaml")
+	if err := os.WriteFile(file, []byte("templates:\n  - {name: ok, labels: [a], queue: jenkins-agents}\n  - {name: lost, labels: [b], queue: no-such-queue}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(p.Bin, "templates", "check", "--file", file, "--namespace", ns, "--kubeconfig", p.Env.Kubeconfig)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Errorf("templates check: %v, want exit code 1\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	if want := "Kueue LocalQueue jenkins-agents in namespace " + ns + " exists, feeding ClusterQueue team-a-"; !strings.Contains(stdout.String(), want) {
+		t.Errorf("stdout lacks %q:\n%s", want, stdout.String())
+	}
+	if want := "Kueue LocalQueue no-such-queue does not exist in namespace " + ns; !strings.Contains(stderr.String(), want) {
+		t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
 	}
 }
