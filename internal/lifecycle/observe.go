@@ -77,23 +77,29 @@ const (
 // created for a build that already has one.
 func (c *Controller) observe(ctx context.Context) (Snapshot, error) {
 	snap := Snapshot{At: c.now(), Templates: c.templates.Current(), Outcomes: c.act.drainOutcomes()}
+	err := c.observeJenkins(ctx, &snap)
+	// The cluster's side after Jenkins', and creations before pods: a creation that ends between the
+	// two lists then shows in both (decide counts it once), never in neither.
+	snap.Creating = c.exp.list(snap.At)
 	snap.Pods, _ = c.podLister.List(labels.Everything())
 	snap.Secrets, _ = c.secretLister.List(labels.Everything())
 	sort.Slice(snap.Pods, func(i, j int) bool { return snap.Pods[i].Name < snap.Pods[j].Name })
 	sort.Slice(snap.Secrets, func(i, j int) bool { return snap.Secrets[i].Name < snap.Secrets[j].Name })
-	snap.Creating = c.exp.list(snap.At)
+	return snap, err
+}
 
+func (c *Controller) observeJenkins(ctx context.Context, snap *Snapshot) error {
 	// A hung request must not blind the controller for the client's whole retry budget: give the
 	// poll's reads one deadline, and let the next poll try afresh.
 	readCtx, cancel := context.WithTimeout(ctx, max(5*c.cfg.PollInterval, 5*time.Second))
 	defer cancel()
 	computers, err := c.jenkins.Computers(readCtx)
 	if err != nil {
-		return snap, fmt.Errorf("read Jenkins computers: %w", err)
+		return fmt.Errorf("read Jenkins computers: %w", err)
 	}
 	demand, err := c.jenkins.Queue(readCtx)
 	if err != nil {
-		return snap, fmt.Errorf("read Jenkins queue: %w", err)
+		return fmt.Errorf("read Jenkins queue: %w", err)
 	}
 	// "Waiting for next available executor on X" names a label or the one node carrying it; the
 	// computer list of this poll says which.
@@ -101,7 +107,7 @@ func (c *Controller) observe(ctx context.Context) (Snapshot, error) {
 	snap.Computers = computers
 	snap.JobLabels = c.labels.lookup(readCtx, snap.Demand, snap.At)
 	snap.JenkinsFresh = true
-	return snap, nil
+	return nil
 }
 
 // needsJobLabel reports whether a queue item's label can only be read from its job's configuration:
