@@ -42,6 +42,10 @@ type KueueShareOptions struct {
 	AgentsPerTeam int
 	// Env is added to both provisioners' settings.
 	Env map[string]string
+	// PlainCaps runs the comparison without Kueue: each provisioner capped at AgentsPerTeam
+	// (MAX_AGENTS and the template's maxAgents), the static split that keeps one team from
+	// taking the other's share when nothing lends and reclaims quota.
+	PlainCaps bool
 }
 
 // KueueTeam is what one team's world ended with.
@@ -62,8 +66,10 @@ type KueueShareResult struct {
 	A, B KueueTeam
 	// BFirstStartSecs is from B's builds being queued to the first of them starting on an agent.
 	BFirstStartSecs float64 `json:"bFirstStartSeconds"`
-	// TotalSecs is from A's first build queued to the last build of both teams done.
+	// TotalSecs is from A's first build queued to the last build of both teams done; ADoneSecs to
+	// the last of A's.
 	TotalSecs float64  `json:"totalSeconds"`
+	ADoneSecs float64  `json:"aDoneSeconds"`
 	Errors    []string `json:"errors,omitempty"`
 }
 
@@ -77,8 +83,10 @@ func (p *Plane) KueueShare(ctx context.Context, o KueueShareOptions) KueueShareR
 	n := worldSeq.Add(1)
 	cohort := fmt.Sprintf("jenkins-%d", n)
 	flavor := fmt.Sprintf("default-flavor-%d", n)
-	if err := p.Env.CreateResourceFlavor(ctx, flavor); err != nil {
-		return fail("%v", err)
+	if !o.PlainCaps {
+		if err := p.Env.CreateResourceFlavor(ctx, flavor); err != nil {
+			return fail("%v", err)
+		}
 	}
 	quota := corev1.ResourceList{
 		corev1.ResourceCPU:    *resource.NewMilliQuantity(int64(100*o.AgentsPerTeam), resource.DecimalSI),
@@ -95,17 +103,21 @@ func (p *Plane) KueueShare(ctx context.Context, o KueueShareOptions) KueueShareR
 	for i := range teams {
 		t := &teams[i]
 		cq := fmt.Sprintf("%s-%d", t.name, n)
-		if err := p.Env.CreateClusterQueue(ctx, testenv.ClusterQueue{
-			Name: cq, Cohort: cohort, Flavor: flavor, Quota: quota,
-			WithinClusterQueue: "Never", ReclaimWithinCohort: "Never",
-		}); err != nil {
-			return fail("%v", err)
+		if !o.PlainCaps {
+			if err := p.Env.CreateClusterQueue(ctx, testenv.ClusterQueue{
+				Name: cq, Cohort: cohort, Flavor: flavor, Quota: quota,
+				WithinClusterQueue: "Never", ReclaimWithinCohort: "Never",
+			}); err != nil {
+				return fail("%v", err)
+			}
 		}
 		maxAgents := o.BuildsA + o.BuildsB
 		// Team A names its LocalQueue in the template (queue:), team B through the installation's
 		// PROVISIONER_KUEUE_QUEUE: both ways an operator has.
 		queueLine, env := "    queue: jenkins-agents\n", maps.Clone(o.Env)
-		if i == 1 {
+		if o.PlainCaps {
+			maxAgents, queueLine = o.AgentsPerTeam, ""
+		} else if i == 1 {
 			queueLine = ""
 			if env == nil {
 				env = map[string]string{}
@@ -125,11 +137,13 @@ func (p *Plane) KueueShare(ctx context.Context, o KueueShareOptions) KueueShareR
 		}
 		defer w.Close()
 		t.w = w
-		if err := p.Env.CreateLocalQueue(ctx, w.NS, "jenkins-agents", cq); err != nil {
-			return fail("%v", err)
-		}
-		if err := p.Env.WaitLocalQueueActive(ctx, w.NS, "jenkins-agents"); err != nil {
-			return fail("%v", err)
+		if !o.PlainCaps {
+			if err := p.Env.CreateLocalQueue(ctx, w.NS, "jenkins-agents", cq); err != nil {
+				return fail("%v", err)
+			}
+			if err := p.Env.WaitLocalQueueActive(ctx, w.NS, "jenkins-agents"); err != nil {
+				return fail("%v", err)
+			}
 		}
 		if t.watch, err = watchGates(ctx, w); err != nil {
 			return fail("%s: %v", t.name, err)
@@ -149,8 +163,13 @@ func (p *Plane) KueueShare(ctx context.Context, o KueueShareOptions) KueueShareR
 			return fail("%v", err)
 		}
 	}
-	// B queues once A holds its own share and B's: the moment B's quota is lent out.
-	if err := a.w.WaitStarted(ctx, a.jobs, 2*o.AgentsPerTeam, 2*time.Minute); err != nil {
+	// B queues once A holds its own share and B's: the moment B's quota is lent out. With plain
+	// caps A can hold only its own.
+	held := 2 * o.AgentsPerTeam
+	if o.PlainCaps {
+		held = o.AgentsPerTeam
+	}
+	if err := a.w.WaitStarted(ctx, a.jobs, held, 2*time.Minute); err != nil {
 		return fail("team A borrowing: %v", err)
 	}
 	bQueued := time.Now()
@@ -174,6 +193,11 @@ func (p *Plane) KueueShare(ctx context.Context, o KueueShareOptions) KueueShareR
 		}
 	}
 	res.TotalSecs = time.Since(begin).Seconds()
+	for _, r := range a.w.Jenkins.Builds() {
+		if r.Done {
+			res.ADoneSecs = max(res.ADoneSecs, r.Finished.Sub(begin).Seconds())
+		}
+	}
 	// What the run left is read even when it ran out of time: that is when it matters most.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
