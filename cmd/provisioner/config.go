@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // runConfig is every setting of `provisioner run`. Each is read from PROVISIONER_<envconfig name>
@@ -28,6 +29,7 @@ type runConfig struct {
 	Kubeconfig       string        `envconfig:"KUBECONFIG" desc:"kubeconfig file (default $KUBECONFIG, else in-cluster)"`
 	PollInterval     time.Duration `envconfig:"POLL_INTERVAL" default:"1s" desc:"how often the Jenkins queue and agents are read (2 requests a poll)"`
 	BusyPollInterval time.Duration `envconfig:"BUSY_POLL_INTERVAL" default:"250ms" desc:"computer-list reads while an agent could take a build unnoticed; bounds the shortest build guaranteed its own pod"`
+	KueueQueue       string        `envconfig:"KUEUE_QUEUE" desc:"Kueue LocalQueue (in NAMESPACE) of agent pods whose template names none: sets the kueue.x-k8s.io/queue-name label"`
 	MaxAgents        int           `envconfig:"MAX_AGENTS" default:"100" desc:"global cap on live agent pods (0: none)"`
 	Listen           string        `envconfig:"LISTEN" default:":8080" desc:"address of the status page, /metrics, /healthz and /readyz"`
 	StatusListen     string        `envconfig:"STATUS_LISTEN" desc:"address of the status page alone, e.g. 127.0.0.1:8081 to reach it only through kubectl port-forward (default: on LISTEN)"`
@@ -104,6 +106,13 @@ func (c *runConfig) validate() error {
 	}
 	if c.MaxAgents < 0 {
 		errs = append(errs, fmt.Errorf("PROVISIONER_MAX_AGENTS (--max-agents) must be 0 (no cap) or more, got %d", c.MaxAgents))
+	}
+	if c.KueueQueue != "" {
+		// Kueue's webhook refuses a queue name that is not a DNS-1123 subdomain; a label value
+		// longer than 63 characters the apiserver refuses: say so now, not on every pod.
+		if msgs := append(validation.IsDNS1123Subdomain(c.KueueQueue), validation.IsValidLabelValue(c.KueueQueue)...); len(msgs) > 0 {
+			errs = append(errs, fmt.Errorf("PROVISIONER_KUEUE_QUEUE (--kueue-queue) %q is not a LocalQueue name: %s", c.KueueQueue, strings.Join(msgs, "; ")))
+		}
 	}
 	if c.KubeQPS <= 0 || c.KubeBurst <= 0 {
 		errs = append(errs, errors.New("PROVISIONER_KUBE_QPS and PROVISIONER_KUBE_BURST must be positive"))

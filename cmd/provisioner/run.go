@@ -86,6 +86,7 @@ func run(ctx context.Context, cfg *runConfig, logger *zap.Logger) error {
 			AgentJenkinsURL:    cfg.AgentJenkinsURL,
 			AgentTunnel:        cfg.AgentTunnel,
 			MaxAgents:          cfg.MaxAgents,
+			KueueQueue:         cfg.KueueQueue,
 			PollInterval:       cfg.PollInterval,
 			BusyPollInterval:   cfg.BusyPollInterval,
 			ReleaseGrace:       cfg.ReleaseGrace,

@@ -39,6 +39,9 @@ type Config struct {
 	AgentTunnel string
 	// MaxAgents caps live agent pods across all templates; 0 means no global cap.
 	MaxAgents int
+	// KueueQueue is the Kueue LocalQueue of pods whose template names none (PROVISIONER_KUEUE_QUEUE);
+	// "" for none.
+	KueueQueue string
 	// PollInterval is how often Jenkins' queue and computers are read (2 requests a poll).
 	PollInterval time.Duration
 	// BusyPollInterval is how often the computer list alone is read while an agent of ours could

@@ -259,6 +259,15 @@ func (c *Controller) notify(n Notice) {
 		}
 		log.Warn("apiserver refused the agent; backing the template off", zap.String("reason", n.Reason.Detail),
 			zap.String("kind", string(n.Reason.Kind)), zap.String("code", n.Code), zap.Duration("backoff", n.Backoff))
+	case NoticeEvicted:
+		if n.Build != "" {
+			c.metrics.buildsLost.WithLabelValues(n.Template, string(n.Reason.Kind)).Inc()
+			c.recorder.Eventf(n.Pod, corev1.EventTypeWarning, "AgentEvicted", "Agent %s %s; build %s lost with it", n.Agent, n.Reason.Detail, n.Build)
+			log.Warn("agent evicted by Kueue with its build", zap.String("reason", n.Reason.Detail), zap.String("build", n.Build))
+		} else {
+			c.recorder.Eventf(n.Pod, corev1.EventTypeWarning, "AgentEvicted", "Agent %s %s; no build ran on it", n.Agent, n.Reason.Detail)
+			log.Info("agent evicted by Kueue before a build", zap.String("reason", n.Reason.Detail))
+		}
 	case NoticeUnserved:
 		c.log.Info("builds wait for a label no template serves", zap.String("label", n.Label), zap.Int("builds", n.Builds))
 	case NoticeSuspended:

@@ -86,6 +86,8 @@ const (
 	NoticeSuspended    NoticeKind = "AgentSuspended" // Backoff carries the reconnect grace
 	NoticeResuming     NoticeKind = "AgentResuming"
 	NoticeLost         NoticeKind = "AgentLost"
+	// NoticeEvicted: Kueue evicted the agent's pod (Build: the build it took with it, if any).
+	NoticeEvicted NoticeKind = "AgentEvicted"
 )
 
 // Notice is an observation decide made once; act reports it (Event, log, metric).
@@ -245,7 +247,7 @@ func (w *world) ownedSecret(pod *corev1.Pod) *corev1.Secret {
 // outcomes weighs what act learned: a refused creation backs its template off like a failure.
 func (d *Decision) outcomes(list []Outcome, cfg DecideConfig) {
 	for _, o := range list {
-		wait := d.Memory.fail(o.Template, o.Reason, o.At, cfg)
+		wait := d.Memory.fail(o.Template, o.Reason, o.At, time.Time{}, cfg)
 		d.Memory.recordFailure(FailureRecord{At: o.At, Agent: o.Agent, Template: o.Template, Reason: o.Reason.Detail, Kind: o.Reason.Kind})
 		d.Notices = append(d.Notices, Notice{Kind: NoticeRefused, Agent: o.Agent, Template: o.Template, Pod: o.Pod, Reason: o.Reason,
 			Code: o.Code, Backoff: wait})
@@ -271,7 +273,11 @@ func (d *Decision) agent(w *world, a *Agent, cfg DecideConfig, now time.Time) {
 		// Back the template off now, before this poll plans new agents: the plan below would
 		// otherwise replace the failed agent at once.
 		if d.Memory.once("failed/"+a.Name, now) {
-			wait := d.Memory.fail(a.Template, a.Reason, now, cfg)
+			var made time.Time
+			if a.Pod != nil {
+				made = a.Pod.CreationTimestamp.Time
+			}
+			wait := d.Memory.fail(a.Template, a.Reason, now, made, cfg)
 			d.Memory.recordFailure(FailureRecord{At: now, Agent: a.Name, Template: a.Template, Reason: a.Reason.Detail, Kind: a.Reason.Kind})
 			d.Notices = append(d.Notices, Notice{Kind: NoticeFailed, Agent: a.Name, Template: a.Template, Pod: a.Pod, Reason: a.Reason, Backoff: wait})
 		}
@@ -292,6 +298,9 @@ func (d *Decision) agent(w *world, a *Agent, cfg DecideConfig, now time.Time) {
 			d.Actions = append(d.Actions, base)
 		}
 	case Terminating:
+		if r, evicted := kueueEviction(a.Pod); evicted && d.Memory.once("evicted/"+a.Name, now) {
+			d.Notices = append(d.Notices, Notice{Kind: NoticeEvicted, Agent: a.Name, Template: a.Template, Pod: a.Pod, Reason: r, Build: a.Build})
+		}
 		if a.Computer != nil {
 			base.Kind = ActDeleteNode
 			d.Actions = append(d.Actions, base)
@@ -308,7 +317,17 @@ func (d *Decision) agent(w *world, a *Agent, cfg DecideConfig, now time.Time) {
 		d.resuming(a, base, now)
 	case Lost:
 		base.Build = markedBuild(a.Computer)
-		if d.Memory.once("lost/"+a.Name, now) {
+		if base.Build == "" {
+			base.Build = a.Build
+		}
+		// Kueue's eviction is the more specific cause: say it in Kueue's words (and count the build
+		// lost to it); any other killing is told as lost with its kind.
+		if r, evicted := kueueEvictionOf(a.Pod); evicted {
+			base.Reason = r
+			if d.Memory.once("evicted/"+a.Name, now) {
+				d.Notices = append(d.Notices, Notice{Kind: NoticeEvicted, Agent: a.Name, Template: a.Template, Pod: a.Pod, Reason: r, Build: base.Build})
+			}
+		} else if d.Memory.once("lost/"+a.Name, now) {
 			d.Notices = append(d.Notices, Notice{Kind: NoticeLost, Agent: a.Name, Template: a.Template, Pod: a.Pod, Reason: a.Reason, Build: base.Build})
 		}
 		base.Kind = ActLose
@@ -394,4 +413,12 @@ func currentBuild(c *jenkins.Computer) string {
 		}
 	}
 	return ""
+}
+
+// kueueEvictionOf is kueueEviction for an agent that may have no pod left.
+func kueueEvictionOf(pod *corev1.Pod) (Reason, bool) {
+	if pod == nil {
+		return Reason{}, false
+	}
+	return kueueEviction(pod)
 }

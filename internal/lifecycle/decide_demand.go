@@ -30,6 +30,9 @@ type templateLoad struct {
 	Probing bool
 	// Backoff is the template's backoff, for the wait reason.
 	Backoff Backoff
+	// Queued counts Ready agents still waiting for Kueue's admission; QueuedWhy says for what.
+	Queued    int
+	QueuedWhy Reason
 }
 
 // planned is the plan for one template: how many agents to create, and why its builds still wait.
@@ -58,6 +61,9 @@ func planCreates(loads []templateLoad, globalLive, maxAgents int) map[string]pla
 			continue
 		}
 		p := planned{Why: WaitReason{Kind: WaitStarting}}
+		if l.Queued > 0 {
+			p.Why = WaitReason{Kind: WaitQueued, Detail: l.QueuedWhy.Detail}
+		}
 		n := l.Waiting - l.Ready
 		if l.Probing && 1-l.Ready < n {
 			n = 1 - l.Ready
@@ -190,8 +196,12 @@ func (w *world) loads(waiting served, mem Memory, now time.Time) ([]templateLoad
 			continue
 		}
 		l.Live++
-		if (a.State == Idle || a.State == Starting) && !a.Marked {
+		if (a.State == Idle || a.State == Starting || a.State == Queued) && !a.Marked {
 			l.Ready++
+		}
+		if a.State == Queued && !a.Marked {
+			l.Queued++
+			l.QueuedWhy = a.Reason
 		}
 	}
 	for _, cr := range w.snap.Creating {
@@ -264,7 +274,7 @@ func (d *Decision) release(w *world, l templateLoad, cfg DecideConfig, now time.
 	// Release the youngest first: they are the least far along.
 	var candidates []*Agent
 	for _, a := range w.agents {
-		if a.Template == l.Name && a.Pod != nil && a.Computer != nil && !a.Marked && (a.State == Idle || a.State == Starting) {
+		if a.Template == l.Name && a.Pod != nil && a.Computer != nil && !a.Marked && (a.State == Idle || a.State == Starting || a.State == Queued) {
 			candidates = append(candidates, a)
 		}
 	}

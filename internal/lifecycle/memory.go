@@ -31,6 +31,9 @@ type Backoff struct {
 	Until    time.Time
 	// Last is the latest failure, which the status page names when builds wait for the backoff.
 	Last Reason
+	// Raised is when the last failure doubled the wait: agents made before it and failing for the
+	// same cause are the same wave (see fail).
+	Raised time.Time
 }
 
 // NewMemory is the memory of a controller that has not polled yet.
@@ -73,10 +76,20 @@ func (m *Memory) once(key string, now time.Time) bool {
 	return true
 }
 
-// fail records a failure of template at time at and returns how long the template now waits.
-func (m *Memory) fail(template string, r Reason, at time.Time, cfg DecideConfig) time.Duration {
+// fail records a failure of template at time at and returns how long the template now waits. made
+// is when the failed agent was made (zero: unknown). A wave of failures that share one cause backs
+// the template off once: an agent made before the backoff last doubled, failing for the same kind
+// of reason, was already on its way when that cause was learned, so it tells nothing new (six gated
+// pods timing out in one poll would otherwise double the wait six times, 5 s to 160 s).
+func (m *Memory) fail(template string, r Reason, at, made time.Time, cfg DecideConfig) time.Duration {
 	b := m.Backoff[template]
+	if b.Failures > 0 && b.Last.Kind == r.Kind && !made.IsZero() && made.Before(b.Raised) {
+		b.Last = r
+		m.Backoff[template] = b
+		return max(b.Until.Sub(at), 0)
+	}
 	b.Failures++
+	b.Raised = at
 	d := cfg.BackoffBase
 	for i := 1; i < b.Failures && d < cfg.BackoffMax; i++ {
 		d *= 2

@@ -15,6 +15,7 @@ type Metrics struct {
 	completed         *prometheus.CounterVec
 	failed            *prometheus.CounterVec
 	lost              *prometheus.CounterVec
+	buildsLost        *prometheus.CounterVec
 	queueToPod        *prometheus.HistogramVec
 	queueToOnline     *prometheus.HistogramVec
 	finishedToDeleted *prometheus.HistogramVec
@@ -53,6 +54,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "provisioner_agents_failed_total", Help: "Agents that failed before running a build, and creations the apiserver refused, by reason.",
 		}, []string{"template", "reason"}),
+		buildsLost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "provisioner_builds_lost_total", Help: "Builds whose agent was taken from under them, by reason (KueueEvicted: Kueue preempted or evicted the pod).",
+		}, []string{"template", "reason"}),
 		queueToPod: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "provisioner_queue_to_pod_created_seconds", Help: "From a build entering the queue to its agent pod being created.",
 			Buckets: latencyBuckets,
@@ -74,7 +78,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		waiting: map[WaitKey]bool{},
 	}
-	reg.MustRegister(m.buildsWaiting, m.agents, m.provisioned, m.completed, m.failed, m.lost, m.queueToPod, m.queueToOnline,
+	reg.MustRegister(m.buildsWaiting, m.agents, m.provisioned, m.completed, m.failed, m.lost, m.buildsLost, m.queueToPod, m.queueToOnline,
 		m.finishedToDeleted, m.kubeErrors, m.pollDuration)
 	return m
 }

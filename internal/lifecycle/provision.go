@@ -58,6 +58,7 @@ func (c *Controller) create(ctx context.Context, t *podtemplate.Template, name s
 		JenkinsURL:      c.cfg.JenkinsURL,
 		AgentJenkinsURL: c.cfg.AgentJenkinsURL,
 		Tunnel:          c.cfg.AgentTunnel,
+		Queue:           c.cfg.KueueQueue,
 	})
 	if err != nil {
 		c.undoNode(ctx, name, log)

@@ -16,6 +16,8 @@ type State string
 const (
 	// Starting: pod and node exist, the agent has not connected yet.
 	Starting State = "starting"
+	// Queued: the pod waits for Kueue to admit it (a scheduling gate): waiting for quota, not failing.
+	Queued State = "queued"
 	// Idle: connected and accepting a build; Jenkins hands it the next matching build within ms.
 	Idle State = "idle"
 	// Busy: an executor runs a build.
@@ -165,6 +167,9 @@ func classify(pod *corev1.Pod, c *jenkins.Computer, now, jenkinsSeenAt time.Time
 	if !c.Offline {
 		return Idle, Reason{}
 	}
+	if kueueQueued(pod) {
+		return Queued, queuedReason(pod)
+	}
 	if cond := podCondition(pod, corev1.PodScheduled); cond != nil && cond.Status == corev1.ConditionFalse &&
 		cond.Reason == corev1.PodReasonUnschedulable && now.Sub(cond.LastTransitionTime.Time) > o.UnschedulableGrace {
 		return Failed, Reason{KindUnschedulable, fmt.Sprintf("Unschedulable for more than %s: %s", o.UnschedulableGrace, cond.Message)}
@@ -174,7 +179,8 @@ func classify(pod *corev1.Pod, c *jenkins.Computer, now, jenkinsSeenAt time.Time
 		timeout = v
 	}
 	// "Not online" is what the Jenkins view says, so the timeout is measured to the view's time.
-	if jenkinsSeenAt.Sub(laterOf(pod.CreationTimestamp.Time, o.JenkinsBack)) > timeout {
+	// A pod Kueue queued counts from its admission: waiting for quota is not being slow to connect.
+	if jenkinsSeenAt.Sub(laterOf(connectStart(pod), o.JenkinsBack)) > timeout {
 		return Failed, Reason{KindConnectTimeout, fmt.Sprintf("agent not online within connectTimeout %s", timeout)}
 	}
 	return Starting, Reason{}

@@ -9,6 +9,9 @@ type WaitKind string
 const (
 	// WaitStarting: agents are starting (or being created this poll) for every waiting build.
 	WaitStarting WaitKind = "AgentStarting"
+	// WaitQueued: agents exist for the builds, and Kueue has not admitted some of them yet (their
+	// ClusterQueue has no quota for them); Detail names the queue.
+	WaitQueued WaitKind = "WaitingForQuota"
 	// WaitTemplateCap: the template's maxAgents is reached.
 	WaitTemplateCap WaitKind = "TemplateCap"
 	// WaitGlobalCap: the provisioner's maxAgents is reached.

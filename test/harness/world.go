@@ -46,6 +46,9 @@ type WorldOptions struct {
 	// JenkinsURL, when set, is what the provisioner dials instead of the emulator (a fault proxy in
 	// front of it); agents still dial the emulator.
 	JenkinsURL func(emulator string) string
+	// TemplatesYAML, when set, is the templates file instead of the one Templates renders
+	// (Templates still name the caps Check holds the world to).
+	TemplatesYAML string
 }
 
 // World is one scenario run: a namespace of its own, an emulated Jenkins, a simulated node and
@@ -125,7 +128,11 @@ func (p *Plane) NewWorld(ctx context.Context, opts WorldOptions) (*World, error)
 		return nil, err
 	}
 	templates := filepath.Join(dir, "templates.yaml")
-	if err := os.WriteFile(templates, []byte(templatesYAML(opts.Templates)), 0o644); err != nil {
+	text := templatesYAML(opts.Templates)
+	if opts.TemplatesYAML != "" {
+		text = opts.TemplatesYAML
+	}
+	if err := os.WriteFile(templates, []byte(text), 0o644); err != nil {
 		return nil, fmt.Errorf("templates file: %w", err)
 	}
 	jenkinsURL := w.Jenkins.URL()
