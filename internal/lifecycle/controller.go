@@ -36,10 +36,12 @@ type Controller struct {
 	podLister    corelisters.PodNamespaceLister
 	secretLister corelisters.SecretNamespaceLister
 
-	exp    *expectations
-	act    *actor
-	watch  *busyWatch
-	labels *jobLabels
+	exp *expectations
+	// evictions are the pods the watch saw Kueue evict, for the next poll.
+	evictions *evictionLog
+	act       *actor
+	watch     *busyWatch
+	labels    *jobLabels
 	// mem is the memory decide carries from poll to poll; only the poll loop touches it.
 	mem Memory
 
@@ -68,6 +70,7 @@ func New(logger *zap.Logger, jc Jenkins, kube kubernetes.Interface, templates Te
 		recorder:  broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "jenkins-agent-provisioner"}),
 		now:       time.Now,
 		exp:       newExpectations(),
+		evictions: newEvictionLog(),
 		watch:     newBusyWatch(),
 		labels:    newJobLabels(jc, logger),
 		mem:       NewMemory(),
@@ -98,6 +101,8 @@ func (c *Controller) Run(ctx context.Context) error {
 				c.exp.observed(pod.Name)
 			}
 		},
+		UpdateFunc: func(_, obj any) { c.evictions.note(obj, c.now()) },
+		DeleteFunc: func(obj any) { c.evictions.note(obj, c.now()) },
 	}); err != nil {
 		return fmt.Errorf("watch agent pods: %w", err)
 	}

@@ -40,6 +40,8 @@ type Snapshot struct {
 	Creating []Creation
 	// Outcomes are what act learned since the last poll that decide must weigh (refusals).
 	Outcomes []Outcome
+	// Evicted are pods of ours the watch saw Kueue evict (kept a while; decide tells each once).
+	Evicted []Eviction
 }
 
 // JobLabel is the label expression a freestyle job asks for, or why it is not known.
@@ -77,6 +79,7 @@ const (
 // created for a build that already has one.
 func (c *Controller) observe(ctx context.Context) (Snapshot, error) {
 	snap := Snapshot{At: c.now(), Templates: c.templates.Current(), Outcomes: c.act.drainOutcomes()}
+	snap.Evicted = c.evictions.list(snap.At)
 	err := c.observeJenkins(ctx, &snap)
 	// The cluster's side after Jenkins', and creations before pods: a creation that ends between the
 	// two lists then shows in both (decide counts it once), never in neither.
