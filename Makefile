@@ -17,8 +17,10 @@ FUZZTIME ?= 20s
 
 all: build
 
+## build: bin/provisioner (production: links no test rig) and bin/provisioner-demo (the demo, with its rigs)
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/provisioner ./cmd/provisioner
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/provisioner-demo ./cmd/provisioner-demo
 
 ## control-plane: build kube-apiserver, kube-controller-manager and etcd into .cache (idempotent)
 control-plane:
@@ -55,7 +57,7 @@ staticcheck:
 
 ## demo: the whole thing on this machine, nothing given
 demo: control-plane build
-	KUBEBUILDER_ASSETS=$(ASSETS) ./bin/provisioner demo
+	KUBEBUILDER_ASSETS=$(ASSETS) ./bin/provisioner-demo
 
 ## fuzz: every fuzz target for FUZZTIME each
 fuzz:

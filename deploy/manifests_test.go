@@ -302,7 +302,7 @@ func TestDryRun(t *testing.T) {
 				}
 			}
 			slices.Sort(kinds)
-			want := []string{"ConfigMap", "Deployment", "Namespace", "PodDisruptionBudget", "Role", "RoleBinding", "Service", "ServiceAccount"}
+			want := []string{"ConfigMap", "Deployment", "Namespace", "NetworkPolicy", "PodDisruptionBudget", "Role", "RoleBinding", "Service", "ServiceAccount"}
 			if diff := cmp.Diff(want, kinds); diff != "" {
 				t.Errorf("kinds in %s (-want +got):\n%s", k.dir, diff)
 			}
@@ -693,6 +693,7 @@ func TestWiring(t *testing.T) {
 				"PROVISIONER_LEADER_ELECTION_NAMESPACE": provisionerNamespace,
 				"PROVISIONER_LISTEN":                    ":8080",
 				"POD_NAME":                              "<pod name>",
+				"PROVISIONER_SERVICE_ACCOUNT":           serviceAccount,
 				"POD_NAMESPACE":                         provisionerNamespace,
 			} {
 				if got[name] != want {
@@ -806,6 +807,8 @@ func containerEnv(t *testing.T, objs []*unstructured.Unstructured, d *appsv1.Dep
 			got[e.Name] = d.Namespace
 		case e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.name":
 			got[e.Name] = podName
+		case e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "spec.serviceAccountName":
+			got[e.Name] = d.Spec.Template.Spec.ServiceAccountName
 		case e.ValueFrom.ResourceFieldRef != nil && e.ValueFrom.ResourceFieldRef.Resource == "limits.memory" &&
 			e.ValueFrom.ResourceFieldRef.Divisor.IsZero():
 			limit, ok := c.Resources.Limits[corev1.ResourceMemory]

@@ -145,11 +145,15 @@ func (c *Client) redact(data []byte) []byte {
 		}
 	}
 	for _, s := range secrets {
-		if len(s) > 0 && bytes.Contains(data, s) {
+		// A secret of a few characters would blank out ordinary words; its Basic value (always
+		// long) is still redacted.
+		if len(s) >= minRedacted && bytes.Contains(data, s) {
 			data = bytes.ReplaceAll(data, s, []byte("[redacted]"))
 		}
 	}
 	return data
 }
+
+const minRedacted = 4
 
 var errTokenAndFile = errors.New("jenkins: set Token or TokenFile, not both")

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/jenkins-agent-provisioner/provisioner/internal/jenkins/jenkinstest"
 )
 
@@ -145,5 +147,54 @@ func eventuallyDone(t *testing.T, srv *jenkinstest.Server) {
 			t.Fatalf("builds not done: %+v", bs)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// After a restart, a pipeline node block waiting for its agent is demand for that node by name:
+// the "‘NODE’ is offline" why names it, the task is the block ("part of J #N").
+func TestResumedNodeBlockIsNodeDemand(t *testing.T) {
+	srv := newEmulator(t)
+	c, _ := emuClient(t, srv)
+	ctx := context.Background()
+	spec := NodeSpec{Name: "maven-x7k2p", Description: ourMark + " test", Labels: []string{"maven"}, WebSocket: true}
+	if err := c.CreateNode(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	secret, err := c.NodeSecret(ctx, spec.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := jenkinstest.ConnectAgent(ctx, srv.URL(), spec.Name, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	srv.CreatePipelineJob("p", "maven", time.Hour)
+	if _, err := srv.Schedule("p"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(srv.Builds()) == 0 || srv.Builds()[0].Node != spec.Name {
+		if time.Now().After(deadline) {
+			t.Fatalf("node block never ran: %+v", srv.Builds())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	<-srv.Restart(0, 0)
+	// The restart cut the client's kept-alive connections; GETs are retried on a fresh one.
+	demand, err := c.Queue(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resumed := srv.Builds()[0].ResumedQueueID
+	if len(demand) != 1 {
+		t.Fatalf("demand %+v, want the resumed block only", demand)
+	}
+	got := demand[0]
+	got.InQueueSince = time.Time{}
+	want := Demand{QueueID: resumed, Node: spec.Name, Kind: KindPipeline, TaskName: "part of p #1",
+		TaskURL: srv.URL() + "job/p/1/", Stuck: true, Why: "‘maven-x7k2p’ is offline"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("demand after the restart (-want +got):\n%s", diff)
 	}
 }

@@ -82,8 +82,9 @@ const (
 // ASCII one accepted too).
 var labelMissingSeps = []string{" doesn\u2019t have label ", " doesn't have label "}
 
-// ParseWhy reads an English `why` into the demand it describes. It never fails: text it does not
-// recognise is Ambiguous demand, so an unknown message costs a label lookup, never a lost build.
+// ParseWhy reads an English `why` into the demand it describes. Text it does not recognise is
+// Ambiguous demand, so an unknown message costs a label lookup, never a lost build; only a label
+// past labelexpr's bounds gives Why.Err.
 func ParseWhy(why string) Why {
 	s := strings.TrimSpace(why)
 	if s == "" {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/jenkins-agent-provisioner/provisioner/internal/jenkins/jenkinstest"
+	"github.com/jenkins-agent-provisioner/provisioner/internal/waitfor"
 )
 
 // resolveEnv builds a container's environment as the kubelet does before it starts the container:
@@ -202,23 +204,50 @@ func expand(s string, env map[string]string) string {
 type remotingArgs struct {
 	URL, Name, Secret string
 	NoReconnect       bool
+	WebSocket         bool
+	// NoReconnectAfter bounds the reconnect attempts after a disconnect (-noReconnectAfter); 0 (not
+	// given) retries for ever.
+	NoReconnectAfter    time.Duration
+	HasNoReconnectAfter bool
+	// Invalid is what Launcher's option parser would reject (the agent then exits 0 at once).
+	Invalid string
 }
 
 // agentArgs maps the container's environment and arguments the way the jenkins/inbound-agent
-// entrypoint does: JENKINS_URL, JENKINS_SECRET, JENKINS_AGENT_NAME (or JENKINS_NAME), and REMOTING_OPTS
-// plus the container args as extra remoting options, of which only -noReconnect changes what the
-// simulated agent does. Tunnel, WebSocket and direct-connection settings are accepted and ignored:
-// the emulator has one way in.
+// entrypoint does: JENKINS_URL, JENKINS_SECRET, JENKINS_AGENT_NAME (or JENKINS_NAME),
+// JENKINS_WEB_SOCKET=true (-webSocket), and REMOTING_OPTS plus the container args as extra remoting
+// options, of which -noReconnect, -noReconnectAfter and -webSocket change what the simulated agent
+// does. Tunnel and direct-connection settings are accepted and ignored: the emulator has one way in.
 func agentArgs(env map[string]string, args []string) remotingArgs {
-	a := remotingArgs{URL: env["JENKINS_URL"], Secret: env["JENKINS_SECRET"], Name: env["JENKINS_AGENT_NAME"]}
+	a := remotingArgs{URL: env["JENKINS_URL"], Secret: env["JENKINS_SECRET"], Name: env["JENKINS_AGENT_NAME"],
+		WebSocket: env["JENKINS_WEB_SOCKET"] == "true"}
 	if a.Name == "" {
 		a.Name = env["JENKINS_NAME"]
 	}
 	opts := append(strings.Fields(env["REMOTING_OPTS"]), args...)
-	for _, o := range opts {
-		if strings.Trim(o, `"'`) == "-noReconnect" {
+	for i := 0; i < len(opts); i++ {
+		switch strings.Trim(opts[i], `"'`) {
+		case "-noReconnect", "-noreconnect":
 			a.NoReconnect = true
+		case "-webSocket":
+			a.WebSocket = true
+		case "-noReconnectAfter":
+			a.HasNoReconnectAfter = true
+			if i+1 >= len(opts) {
+				a.Invalid = `option "-noReconnectAfter" takes an operand`
+				continue
+			}
+			i++
+			d, err := parseRemotingDuration(strings.Trim(opts[i], `"'`))
+			if err != nil {
+				a.Invalid = err.Error()
+				continue
+			}
+			a.NoReconnectAfter = d
 		}
+	}
+	if a.NoReconnect && a.HasNoReconnectAfter && a.Invalid == "" {
+		a.Invalid = `option "-noReconnectAfter" cannot be used with the option(s) [-noReconnect]`
 	}
 	return a
 }
@@ -243,13 +272,24 @@ func (s *Simulator) playAgent(ctx context.Context, pod string, a remotingArgs, e
 		send(agentEvent{kind: agentExited, code: 1, err: err})
 		return
 	}
+	if a.Invalid != "" {
+		// Launcher.main prints the option error and the usage, and returns: exit 0, never connected.
+		err := fmt.Errorf("remoting refused its options: %s", a.Invalid)
+		log.Warn("agent cannot start", zap.Error(err))
+		send(agentEvent{kind: agentExited, code: 0, err: err})
+		return
+	}
 	url := a.URL
 	if !strings.HasSuffix(url, "/") {
 		// The entrypoint passes -url as given; remoting appends the slash before building its endpoints.
 		url += "/"
 	}
+	var sess *jenkinstest.AgentSession
 	for {
-		sess, err := jenkinstest.ConnectAgent(ctx, url, a.Name, a.Secret)
+		var err error
+		if sess == nil {
+			sess, err = jenkinstest.ConnectAgent(ctx, url, a.Name, a.Secret)
+		}
 		if ctx.Err() != nil {
 			if sess != nil {
 				sess.Close()
@@ -265,7 +305,7 @@ func (s *Simulator) playAgent(ctx context.Context, pod string, a remotingArgs, e
 				send(agentEvent{kind: agentExited, code: 1, err: err})
 				return
 			}
-			if !sleep(ctx, s.cfg.RetryInterval) {
+			if !waitfor.Duration(ctx, s.cfg.RetryInterval) {
 				return
 			}
 			continue
@@ -290,8 +330,41 @@ func (s *Simulator) playAgent(ctx context.Context, pod string, a remotingArgs, e
 			send(agentEvent{kind: agentExited, code: 0})
 			return
 		}
-		if !sleep(ctx, s.cfg.RetryInterval) {
+		var ok bool
+		if sess, ok = s.reconnect(ctx, log, url, a, send); !ok {
 			return
+		}
+	}
+}
+
+// reconnect plays remoting's retries after a disconnect (see remoting.go) until a connection is
+// made, and returns it. It returns false when the agent is done: remoting gave up
+// (-noReconnectAfter; the agent has then exited 0) or the container is being stopped.
+func (s *Simulator) reconnect(ctx context.Context, log *zap.Logger, url string, a remotingArgs, send func(agentEvent) bool) (*jenkinstest.AgentSession, bool) {
+	lost := time.Now()
+	bound := s.scaled(a.NoReconnectAfter)
+	for attempt := 0; ; attempt++ {
+		if a.HasNoReconnectAfter && time.Since(lost) > bound {
+			log.Info("agent gave up reconnecting", zap.Duration("noReconnectAfter", a.NoReconnectAfter))
+			send(agentEvent{kind: agentExited, code: 0, err: fmt.Errorf("bailing out after %s", a.NoReconnectAfter)})
+			return nil, false
+		}
+		if !waitfor.Duration(ctx, s.scaled(reconnectDelay(a.WebSocket, attempt))) {
+			return nil, false
+		}
+		sess, err := jenkinstest.ConnectAgent(ctx, url, a.Name, a.Secret)
+		if ctx.Err() != nil {
+			if sess != nil {
+				sess.Close()
+			}
+			return nil, false
+		}
+		if err == nil {
+			return sess, true
+		}
+		log.Info("agent reconnect failed", zap.Int("attempt", attempt+1), zap.Error(err))
+		if !send(agentEvent{kind: agentRefused, err: err}) {
+			return nil, false
 		}
 	}
 }

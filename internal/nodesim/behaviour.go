@@ -23,8 +23,36 @@ type Behaviour struct {
 	PullError     bool          // ErrImagePull then ImagePullBackOff, never runs
 	Crash         bool          // agent container exits 1 right after start
 	Unschedulable bool          // never bound; PodScheduled=False reason Unschedulable
-	StartDelay    time.Duration // time between bind and Running
+	StartDelay    time.Duration // time between bind and Running (sandbox, image pull, container start)
 	NoConnect     bool          // container runs but the agent never reaches Jenkins
+	ScheduleDelay time.Duration // time between the simulator first seeing the pod and binding it
+	ConnectDelay  time.Duration // time between the agent container starting and its first connection (JVM start, remoting handshake)
+}
+
+// StartUp is a start-up time split as a real cluster spends it: scheduling (pod created → bound),
+// starting (bound → containers running: sandbox, image pull, container start) and connecting
+// (container running → agent online in Jenkins: the JVM starting, remoting's handshake). A
+// kind-like local cluster with cached images spends some 1 s + 3 s + 4 s; an autoscaled cloud
+// node pool much more.
+type StartUp struct {
+	Schedule, Start, Connect time.Duration
+}
+
+// Total is the whole start-up time a healthy pod takes.
+func (u StartUp) Total() time.Duration { return u.Schedule + u.Start + u.Connect }
+
+// withStartUp fills the delays b leaves at zero from u, so a per-pod slow-start still wins.
+func (b Behaviour) withStartUp(u StartUp) Behaviour {
+	if b.ScheduleDelay == 0 {
+		b.ScheduleDelay = u.Schedule
+	}
+	if b.StartDelay == 0 {
+		b.StartDelay = u.Start
+	}
+	if b.ConnectDelay == 0 {
+		b.ConnectDelay = u.Connect
+	}
+	return b
 }
 
 // String lists the behaviour in the annotation's own syntax, so logs and events can be pasted back.
@@ -44,6 +72,12 @@ func (b Behaviour) String() string {
 	}
 	if b.NoConnect {
 		parts = append(parts, "no-connect")
+	}
+	if b.ScheduleDelay > 0 {
+		parts = append(parts, "slow-schedule="+b.ScheduleDelay.String())
+	}
+	if b.ConnectDelay > 0 {
+		parts = append(parts, "slow-connect="+b.ConnectDelay.String())
 	}
 	if len(parts) == 0 {
 		return "healthy"
@@ -71,8 +105,9 @@ func DefaultBehaviour(pod *corev1.Pod) Behaviour {
 }
 
 // ParseBehaviour parses the annotation value: a comma-separated list of crash, unschedulable,
-// no-connect, pull-error and slow-start=DURATION (Go duration syntax, e.g. 3s). Spaces around items
-// are allowed; an empty value is the healthy behaviour.
+// no-connect, pull-error, slow-start=DURATION, slow-schedule=DURATION and slow-connect=DURATION (Go
+// duration syntax, e.g. 3s). Spaces around items are allowed; an empty value is the healthy
+// behaviour.
 func ParseBehaviour(s string) (Behaviour, error) {
 	var b Behaviour
 	for item := range strings.SplitSeq(s, ",") {
@@ -83,7 +118,8 @@ func ParseBehaviour(s string) (Behaviour, error) {
 		if key == "" && hasValue {
 			return Behaviour{}, fmt.Errorf("behaviour item %q has no name", item)
 		}
-		if key != "slow-start" && hasValue {
+		delay := map[string]*time.Duration{"slow-start": &b.StartDelay, "slow-schedule": &b.ScheduleDelay, "slow-connect": &b.ConnectDelay}[key]
+		if delay == nil && hasValue {
 			return Behaviour{}, fmt.Errorf("behaviour %q takes no value", key)
 		}
 		switch key {
@@ -96,20 +132,20 @@ func ParseBehaviour(s string) (Behaviour, error) {
 			b.NoConnect = true
 		case "pull-error":
 			b.PullError = true
-		case "slow-start":
+		case "slow-start", "slow-schedule", "slow-connect":
 			if !hasValue {
-				return Behaviour{}, fmt.Errorf("slow-start needs a duration, e.g. slow-start=3s")
+				return Behaviour{}, fmt.Errorf("%s needs a duration, e.g. %s=3s", key, key)
 			}
 			d, err := time.ParseDuration(value)
 			if err != nil {
-				return Behaviour{}, fmt.Errorf("slow-start duration: %w", err)
+				return Behaviour{}, fmt.Errorf("%s duration: %w", key, err)
 			}
 			if d < 0 {
-				return Behaviour{}, fmt.Errorf("slow-start duration %s is negative", d)
+				return Behaviour{}, fmt.Errorf("%s duration %s is negative", key, d)
 			}
-			b.StartDelay = d
+			*delay = d
 		default:
-			return Behaviour{}, fmt.Errorf("unknown behaviour %q (want crash, unschedulable, no-connect, pull-error or slow-start=DURATION)", key)
+			return Behaviour{}, fmt.Errorf("unknown behaviour %q (want crash, unschedulable, no-connect, pull-error, slow-start=DURATION, slow-schedule=DURATION or slow-connect=DURATION)", key)
 		}
 	}
 	return b, nil

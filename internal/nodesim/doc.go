@@ -32,8 +32,15 @@
 //     jenkinstest.ConnectAgent, the emulator's stand-in for remoting's WebSocket handshake. A refused
 //     connection (wrong secret, unknown node) ends the container with exit code 1 (reason Error) when
 //     REMOTING_OPTS or the container args hold -noReconnect; without it the agent retries every
-//     RetryInterval, as remoting does. When Jenkins drops the connection (the node was deleted) an
-//     agent with -noReconnect exits 0; one without reconnects.
+//     RetryInterval. When Jenkins drops the connection (a restart, the node deleted, the channel
+//     closed) the agent plays remoting's rules (remoting.go, after hudson.remoting.Engine, Launcher
+//     and JnlpAgentEndpointResolver): with -noReconnect it exits 0; without, it reconnects, a
+//     WebSocket agent (-webSocket or JENKINS_WEB_SOCKET=true) after 0, 1, 3, 7, then every 10 s, a
+//     TCP agent every 10 s; -noReconnectAfter D (10m, 30s, PT5M...) makes it exit 0 once D has
+//     passed since the disconnect without success. Options Launcher refuses (-noReconnectAfter with
+//     -noReconnect, a duration it cannot parse) end the agent with 0 before it connects, as
+//     Launcher.main returns after printing the usage. Config.RemotingTimeScale scales those
+//     intervals and the -noReconnectAfter bound (default 1, remoting's real times; tests use 0.01).
 //
 // One simplification: a real pod whose agent exited keeps running its other containers (a
 // "sleep infinity" sidecar, say) until someone deletes it. Here, with restartPolicy Never (the
@@ -62,5 +69,11 @@
 //     Failed), "unschedulable" (never bound; PodScheduled=False, reason Unschedulable), "no-connect"
 //     (the agent container runs but never reaches Jenkins), "pull-error" (as a bad image, applied to
 //     the agent container) and "slow-start=DURATION" (the time between binding and the containers
-//     starting, e.g. slow-start=3s). A value that does not parse is logged and ignored.
+//     starting, e.g. slow-start=3s), "slow-schedule=DURATION" (the time before the pod is bound) and
+//     "slow-connect=DURATION" (the time between the agent container starting and its first
+//     connection). A value that does not parse is logged and ignored.
+//
+// Config.StartUp gives every pod a start-up time split the way a real cluster spends it
+// (scheduling, starting the containers, the agent connecting), for tests and benchmarks that model
+// a real cluster instead of an instant start; a pod's own delays win where it sets them.
 package nodesim

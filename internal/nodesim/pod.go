@@ -17,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/jenkins-agent-provisioner/provisioner/internal/waitfor"
 )
 
 // Exit codes the simulated containers end with, as a Linux runtime reports them.
@@ -127,7 +129,7 @@ func (r *podRun) run(ctx context.Context) {
 
 	if b.StartDelay > 0 {
 		log.Info("slow start", zap.Duration("delay", b.StartDelay))
-		if !sleep(ctx, b.StartDelay) {
+		if !waitfor.Duration(ctx, b.StartDelay) {
 			return
 		}
 	}
@@ -182,7 +184,7 @@ func (r *podRun) run(ctx context.Context) {
 					s.note(pod.Name, "AgentSilent", "agent container runs but never connects (no-connect)")
 				default:
 					gen++
-					agent = r.startAgent(ctx, c, env, events, gen)
+					agent = r.startAgent(ctx, c, env, events, gen, b.ConnectDelay)
 				}
 			}
 		}
@@ -420,11 +422,16 @@ func pullTarget(pod *corev1.Pod, b Behaviour, c *ctr) bool {
 }
 
 // startAgent launches the goroutine that plays the agent process of container c.
-func (r *podRun) startAgent(ctx context.Context, c *ctr, env map[string]string, events chan<- agentEvent, gen int) *agentProc {
+// connectDelay is the time the agent takes before its first connection: the JVM starting and
+// remoting's handshake.
+func (r *podRun) startAgent(ctx context.Context, c *ctr, env map[string]string, events chan<- agentEvent, gen int, connectDelay time.Duration) *agentProc {
 	actx, cancel := context.WithCancel(ctx)
 	a := &agentProc{cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(a.done)
+		if connectDelay > 0 && !waitfor.Duration(actx, connectDelay) {
+			return
+		}
 		r.s.playAgent(actx, r.pod.Name, agentArgs(env, c.spec.Args), events, gen)
 	}()
 	return a
@@ -464,7 +471,7 @@ func (r *podRun) publish(ctx context.Context, final bool) bool {
 // whose end is never reported would look alive to the controller for ever.
 func (r *podRun) publishFinal(ctx context.Context) {
 	for !r.publish(ctx, true) {
-		if !sleep(ctx, r.s.cfg.RetryInterval) {
+		if !waitfor.Duration(ctx, r.s.cfg.RetryInterval) {
 			return
 		}
 	}
@@ -696,17 +703,6 @@ func earliest(ts ...time.Time) time.Time {
 		}
 	}
 	return out
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 func randomHex(n int) string {

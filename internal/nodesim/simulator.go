@@ -46,10 +46,18 @@ type Config struct {
 	// retries, remoting's reconnect loop, the scheduler's retry of an unschedulable pod, and the first
 	// crash-loop back-off. Default 2s (remoting's own is 10s; tests want less).
 	RetryInterval time.Duration
+	// RemotingTimeScale scales remoting's reconnect timing after Jenkins drops an agent (the 10 s
+	// TCP waits, the 0/1/3/7/10 s WebSocket back-off, and -noReconnectAfter itself). Default 1:
+	// remoting's real intervals; tests use a small fraction (0.01 plays a 10 s wait in 100 ms).
+	RemotingTimeScale float64
 	// CrashAfter is how long a crashing agent container runs before it exits 1. Default 500ms.
 	CrashAfter time.Duration
 	// Workers is the number of workqueue workers. Default 2.
 	Workers int
+	// StartUp is the start-up time of every pod, so tests and benchmarks can model a real cluster
+	// instead of an instant start; a pod's own behaviour (slow-start and the like) wins where it
+	// sets a delay. Zero (the default) starts pods at once.
+	StartUp StartUp
 }
 
 const (
@@ -74,7 +82,8 @@ type Simulator struct {
 	overrides map[string]Behaviour
 	behaviour func(*corev1.Pod) Behaviour
 	seen      map[types.UID]bool
-	gatedSeen map[types.UID]bool // pods noted as held by scheduling gates, so each is noted once
+	gatedSeen map[types.UID]bool      // pods noted as held by scheduling gates, so each is noted once
+	firstSeen map[types.UID]time.Time // when the informer first delivered each pod: ScheduleDelay counts from it
 	warned    map[types.UID]bool
 	deleted   map[types.UID]bool
 	counters  Counters
@@ -117,6 +126,9 @@ func New(cfg Config) *Simulator {
 	if cfg.RetryInterval <= 0 {
 		cfg.RetryInterval = 2 * time.Second
 	}
+	if cfg.RemotingTimeScale <= 0 {
+		cfg.RemotingTimeScale = 1
+	}
 	if cfg.CrashAfter <= 0 {
 		cfg.CrashAfter = 500 * time.Millisecond
 	}
@@ -145,6 +157,7 @@ func New(cfg Config) *Simulator {
 		behaviour: cfg.Behaviour,
 		seen:      map[types.UID]bool{},
 		gatedSeen: map[types.UID]bool{},
+		firstSeen: map[types.UID]time.Time{},
 		warned:    map[types.UID]bool{},
 		deleted:   map[types.UID]bool{},
 		recorders: map[string]record.EventRecorder{},
@@ -197,10 +210,10 @@ func (s *Simulator) behaviourOf(pod *corev1.Pod) Behaviour {
 			s.log.Warn("ignoring the pod's behaviour annotation", zap.String("agent", pod.Name), zap.Error(err))
 		}
 	}
-	if ok {
-		return b
+	if !ok {
+		b = f(pod)
 	}
-	return f(pod)
+	return b.withStartUp(s.cfg.StartUp)
 }
 
 // Counters returns a copy of the totals.
@@ -392,6 +405,7 @@ func (s *Simulator) sync(ctx context.Context, key string) error {
 	s.mu.Lock()
 	if !s.seen[pod.UID] {
 		s.seen[pod.UID] = true
+		s.firstSeen[pod.UID] = time.Now()
 		s.counters.PodsSeen++
 	}
 	s.mu.Unlock()
@@ -452,6 +466,16 @@ func (s *Simulator) schedule(ctx context.Context, key string, pod *corev1.Pod) e
 		if res := s.insufficient(pod); res != "" {
 			reason = fmt.Sprintf("0/1 nodes are available: 1 Insufficient %s. preemption: 0/1 nodes are available: "+
 				"1 No preemption victims found for incoming pod.", res)
+		}
+	}
+	if d := s.behaviourOf(pod).ScheduleDelay; reason == "" && d > 0 {
+		// The scheduler's latency: queueing, filtering and scoring before the binding.
+		s.mu.Lock()
+		wait := time.Until(s.firstSeen[pod.UID].Add(d))
+		s.mu.Unlock()
+		if wait > 0 {
+			s.queue.AddAfter(key, wait)
+			return nil
 		}
 	}
 	if reason != "" {

@@ -173,11 +173,23 @@ func TestAgentArgs(t *testing.T) {
 		want remotingArgs
 	}{
 		{"plugin style", map[string]string{"JENKINS_URL": "http://j/", "JENKINS_SECRET": "s", "JENKINS_AGENT_NAME": "a", "REMOTING_OPTS": "-noReconnect -webSocket"},
-			nil, remotingArgs{URL: "http://j/", Secret: "s", Name: "a", NoReconnect: true}},
+			nil, remotingArgs{URL: "http://j/", Secret: "s", Name: "a", NoReconnect: true, WebSocket: true}},
+		{"rendered default", map[string]string{"JENKINS_WEB_SOCKET": "true", "REMOTING_OPTS": "-noReconnectAfter 10m"}, nil,
+			remotingArgs{WebSocket: true, NoReconnectAfter: 10 * time.Minute, HasNoReconnectAfter: true}},
+		{"-noReconnectAfter without a value", map[string]string{"REMOTING_OPTS": "-noReconnectAfter"}, nil,
+			remotingArgs{HasNoReconnectAfter: true, Invalid: `option "-noReconnectAfter" takes an operand`}},
+		{"-noReconnectAfter unparseable", map[string]string{"REMOTING_OPTS": "-noReconnectAfter 5 minutes"}, nil,
+			remotingArgs{NoReconnectAfter: 5 * time.Millisecond, HasNoReconnectAfter: true}},
+		{"-noReconnectAfter bad unit", map[string]string{}, []string{"-noReconnectAfter", "5w"},
+			remotingArgs{HasNoReconnectAfter: true, Invalid: `'5w' is not a valid simple duration: unknown unit 'w'`}},
+		{"both reconnect options", map[string]string{"REMOTING_OPTS": "-noReconnect -noReconnectAfter 1m"}, nil,
+			remotingArgs{NoReconnect: true, NoReconnectAfter: time.Minute, HasNoReconnectAfter: true,
+				Invalid: `option "-noReconnectAfter" cannot be used with the option(s) [-noReconnect]`}},
 		{"JENKINS_NAME fallback", map[string]string{"JENKINS_URL": "u", "JENKINS_SECRET": "s", "JENKINS_NAME": "n"}, nil, remotingArgs{URL: "u", Secret: "s", Name: "n"}},
 		{"quoted option", map[string]string{"REMOTING_OPTS": `"-noReconnect"`}, nil, remotingArgs{NoReconnect: true}},
 		{"option in args", map[string]string{}, []string{"-noReconnect"}, remotingArgs{NoReconnect: true}},
-		{"similar option is not it", map[string]string{"REMOTING_OPTS": "-noReconnectAfter 5"}, nil, remotingArgs{}},
+		{"similar option is not it", map[string]string{"REMOTING_OPTS": "-noReconnectAfter 5"}, nil,
+			remotingArgs{NoReconnectAfter: 5 * time.Millisecond, HasNoReconnectAfter: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

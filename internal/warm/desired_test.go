@@ -59,3 +59,27 @@ func TestSpecString(t *testing.T) {
 		t.Errorf("nil String() = %q, want %q", got, want)
 	}
 }
+
+func TestSpecExpired(t *testing.T) {
+	online := mustTime(t, "2026-12-01T10:00:00Z")
+	s := &Spec{Idle: 1, MaxIdle: 1, MaxIdleTime: 30 * time.Minute}
+	tests := []struct {
+		name string
+		spec *Spec
+		now  time.Time
+		want bool
+	}{
+		{"fresh", s, online.Add(time.Minute), false},
+		{"a moment before", s, online.Add(30*time.Minute - time.Nanosecond), false},
+		{"at maxIdleTime", s, online.Add(30 * time.Minute), true},
+		{"long after", s, online.Add(2 * time.Hour), true},
+		{"no warm", nil, online.Add(2 * time.Hour), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.spec.Expired(online, tt.now); got != tt.want {
+				t.Errorf("Expired = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

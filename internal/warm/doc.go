@@ -11,8 +11,9 @@
 //     the template alone, so it survives restarts and failovers unchanged.
 //   - adaptive: an Estimator fed with the template's build arrivals and measured start-up times
 //     gives arrival rate × start-up time (Little's law: the builds that arrive while one agent
-//     starts), plus a margin for the randomness of arrivals. It is the one piece of memory: after a
-//     restart it starts from zero and refills from the demand it observes.
+//     starts), plus a margin for the randomness of arrivals (TestAdaptiveSizingModel plays the
+//     decide loop on a virtual clock against the latency and waste targets). It is the one
+//     piece of memory: after a restart it starts from zero and refills from the demand it observes.
 //
 // Desired combines them: min(maxIdle, max(idle, every active schedule's idle, adaptive)). Fit then
 // fits every template's demand and headroom into the template caps and the global cap, demand

@@ -48,12 +48,23 @@ func TestEstimate(t *testing.T) {
 			return startups(steady(Estimator{}, t0, t0.Add(90*time.Second), 2*time.Second), eight...)
 		}, t0.Add(90 * time.Second), Estimate{Rate: 0.5, Startup: 8 * time.Second, Mean: 4, Count: count(4)}},
 		{"one arrival is not an infinite rate", func() Estimator { return startups(Estimator{}.Arrived(t0), eight...) },
-			t0.Add(time.Second), Estimate{Rate: 1.0 / 60, Startup: 8 * time.Second, Mean: 8.0 / 60, Count: 1}},
-		// At 10:25:00 the window's buckets reach back to 10:15:30 (whole 30 s buckets, 9.5 to 10
-		// minutes): 4.5 minutes of arrivals every 2 s, 135, over 570 s.
+			t0.Add(time.Second), Estimate{Rate: 1.0 / 60, Startup: 8 * time.Second, Mean: 8.0 / 60, Count: count(8.0 / 60)}},
+		// At 10:20:05 the window's buckets reach back to 10:10:30 (whole 30 s buckets, 9.5 to 10
+		// minutes): arrivals every 2 s up to 10:19:58, 285, over 575 s; 7 s of silence do not
+		// yet cap that (ln 100 / 7 s = 0.66/s).
+		{"a short silence: the window's rate", func() Estimator {
+			return startups(steady(Estimator{}, t0, t0.Add(20*time.Minute), 2*time.Second), eight...)
+		}, t0.Add(20*time.Minute + 5*time.Second), Estimate{Rate: 285.0 / 575, Startup: 8 * time.Second, Mean: 8 * 285.0 / 575, Count: count(8 * 285.0 / 575)}},
+		// A minute after the last arrival (10:19:58) a rate of 0.5/s is no longer plausible: the
+		// silence caps it at ln(100)/62 s.
+		{"demand stopped: the silence caps the rate", func() Estimator {
+			return startups(steady(Estimator{}, t0, t0.Add(20*time.Minute), 2*time.Second), eight...)
+		}, t0.Add(21 * time.Minute), Estimate{Rate: math.Log(100) / 62, Startup: 8 * time.Second, Mean: 8 * math.Log(100) / 62, Count: count(8 * math.Log(100) / 62)}},
+		// At 10:25:00 the buckets reach back to 10:15:30: 4.5 minutes of arrivals, 135, over 570 s,
+		// capped by the silence of 302 s.
 		{"decays as the window slides: half the window left", func() Estimator {
 			return startups(steady(Estimator{}, t0, t0.Add(20*time.Minute), 2*time.Second), eight...)
-		}, t0.Add(25 * time.Minute), Estimate{Rate: 135.0 / 570, Startup: 8 * time.Second, Mean: 8 * 135.0 / 570, Count: count(8 * 135.0 / 570)}},
+		}, t0.Add(25 * time.Minute), Estimate{Rate: math.Log(100) / 302, Startup: 8 * time.Second, Mean: 8 * math.Log(100) / 302, Count: count(8 * math.Log(100) / 302)}},
 		{"zero one window after the last arrival", func() Estimator {
 			return startups(steady(Estimator{}, t0, t0.Add(20*time.Minute), 2*time.Second), eight...)
 		}, t0.Add(20*time.Minute + Window), Estimate{Startup: 8 * time.Second}},

@@ -67,3 +67,10 @@ func Desired(s *Spec, now time.Time, est Estimate) (int, Source) {
 	}
 	return n, src
 }
+
+// Expired reports whether a ready agent that has waited for a build since readySince (when its
+// agent came online) has waited MaxIdleTime or longer at now, and is to be replaced by a fresh one.
+// Without a spec there are no ready agents to expire.
+func (s *Spec) Expired(readySince, now time.Time) bool {
+	return s != nil && s.MaxIdleTime > 0 && !now.Before(readySince.Add(s.MaxIdleTime))
+}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/jenkins-agent-provisioner/provisioner/internal/lifecycle"
 	"github.com/jenkins-agent-provisioner/provisioner/internal/testenv"
+	"github.com/jenkins-agent-provisioner/provisioner/internal/waitfor"
 )
 
 // The Kueue sharing scenario (issue 14): two Jenkins controllers, each with its own provisioner
@@ -279,7 +280,7 @@ func watchGates(ctx context.Context, w *World) (*gateWatch, error) {
 				g.maxAdmitted = max(g.maxAdmitted, admitted)
 				g.mu.Unlock()
 			}
-			if !sleepCtx(ctx, 200*time.Millisecond) {
+			if !waitfor.Duration(ctx, 200*time.Millisecond) {
 				return
 			}
 		}
