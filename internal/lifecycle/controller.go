@@ -37,11 +37,13 @@ type Controller struct {
 	podLister    corelisters.PodNamespaceLister
 	secretLister corelisters.SecretNamespaceLister
 
-	exp    *expectations
-	act    *actor
-	watch  *busyWatch
-	labels *jobLabels
-	gone   *gonePods
+	exp *expectations
+	// evictions are the pods the watch saw Kueue evict, for the next poll.
+	evictions *evictionLog
+	act       *actor
+	watch     *busyWatch
+	labels    *jobLabels
+	gone      *gonePods
 	// mem is the memory decide carries from poll to poll; only the poll loop touches it.
 	mem Memory
 
@@ -70,6 +72,7 @@ func New(logger *zap.Logger, jc Jenkins, kube kubernetes.Interface, templates Te
 		recorder:  broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "jenkins-agent-provisioner"}),
 		now:       time.Now,
 		exp:       newExpectations(),
+		evictions: newEvictionLog(),
 		watch:     newBusyWatch(),
 		labels:    newJobLabels(jc, logger),
 		gone:      newGonePods(),
@@ -101,7 +104,11 @@ func (c *Controller) Run(ctx context.Context) error {
 				c.exp.observed(pod.Name)
 			}
 		},
-		DeleteFunc: func(obj any) { c.gone.deleted(obj, c.now()) },
+		UpdateFunc: func(_, obj any) { c.evictions.note(obj, c.now()) },
+		DeleteFunc: func(obj any) {
+			c.gone.deleted(obj, c.now())
+			c.evictions.note(obj, c.now())
+		},
 	}); err != nil {
 		return fmt.Errorf("watch agent pods: %w", err)
 	}

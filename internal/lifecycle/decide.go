@@ -156,10 +156,12 @@ func Decide(snap Snapshot, mem Memory, cfg DecideConfig, now time.Time) Decision
 	}
 	w := newWorld(snap, cfg, d.Memory.JenkinsBack, now)
 	d.outcomes(snap.Outcomes, cfg)
+	evicted := d.evictions(w, snap.Evicted, now)
 	for _, a := range w.agents {
 		d.resume(w, a, cfg)
-		d.agent(w, a, cfg, now)
+		d.agent(w, a, cfg, now, evicted[a.Name])
 	}
+	d.forgetBuilds(w, evicted)
 	d.secrets(w, cfg)
 	d.demand(w, cfg, now)
 	d.status(w)
@@ -255,7 +257,7 @@ func (d *Decision) outcomes(list []Outcome, cfg DecideConfig) {
 }
 
 // agent applies the rules of one agent's state.
-func (d *Decision) agent(w *world, a *Agent, cfg DecideConfig, now time.Time) {
+func (d *Decision) agent(w *world, a *Agent, cfg DecideConfig, now time.Time, evicted bool) {
 	d.notices(a, now)
 	base := Action{Agent: a.Name, Template: a.Template, State: a.State, Reason: a.Reason, Pod: a.Pod, Node: a.Computer != nil}
 	switch a.State {
@@ -292,15 +294,13 @@ func (d *Decision) agent(w *world, a *Agent, cfg DecideConfig, now time.Time) {
 		}
 		d.Actions = append(d.Actions, base)
 	case Orphan:
-		if w.orphanExpired(a, cfg) {
+		// Half of an agent Kueue evicted needs no grace: the pod is known gone for good.
+		if w.orphanExpired(a, cfg) || (evicted && a.Pod == nil) {
 			base.Kind = ActRemoveOrphan
 			base.Secret = w.ownedSecret(a.Pod)
 			d.Actions = append(d.Actions, base)
 		}
 	case Terminating:
-		if r, evicted := kueueEviction(a.Pod); evicted && d.Memory.once("evicted/"+a.Name, now) {
-			d.Notices = append(d.Notices, Notice{Kind: NoticeEvicted, Agent: a.Name, Template: a.Template, Pod: a.Pod, Reason: r, Build: a.Build})
-		}
 		if a.Computer != nil {
 			base.Kind = ActDeleteNode
 			d.Actions = append(d.Actions, base)
@@ -359,6 +359,9 @@ func (d *Decision) notices(a *Agent, now time.Time) {
 			n.Latency = now.Sub(queued)
 		}
 		d.Notices = append(d.Notices, n)
+	}
+	if a.State == Busy && a.Build != "" {
+		d.Memory.Builds[a.Name] = a.Build
 	}
 	if a.State == Busy && a.Build != "" && d.Memory.once("busy/"+a.Name, now) {
 		d.Notices = append(d.Notices, Notice{Kind: NoticeBuildStarted, Agent: a.Name, Template: a.Template, Pod: a.Pod, Build: a.Build})

@@ -141,6 +141,19 @@ func TestDecideKueue(t *testing.T) {
 			notices: []string{"AgentEvicted maven-a"},
 		},
 		{
+			name: "an eviction only the watch saw (the pod already gone): the node goes without grace, told once",
+			world: func() *testWorld {
+				w := newTestWorld().node("maven-a", "maven", time.Minute)
+				pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "maven-a", Labels: map[string]string{podtemplate.LabelTemplate: "maven"}}}
+				evictedByKueue(pod)
+				w.snap.Evicted = []Eviction{{Agent: "maven-a", Template: "maven", Reason: Reason{KindKueueEvicted, "evicted by Kueue"}, Pod: pod}}
+				return w
+			}(),
+			mem:     func(m *Memory) { m.Builds["maven-a"] = "http://j/job/a/1/" },
+			want:    []string{"RemoveOrphan maven-a NodeWithoutPod"},
+			notices: []string{"AgentEvicted maven-a"},
+		},
+		{
 			name:    "an eviction already told is not told again",
 			world:   newTestWorld().pod("maven-a", "maven", time.Minute, evictedByKueue),
 			mem:     func(m *Memory) { m.Seen["evicted/maven-a"] = t0.Add(-time.Second) },
@@ -191,5 +204,34 @@ func TestDecideKueueEvictionNotice(t *testing.T) {
 		Reason: Reason{KindKueueEvicted, "evicted by Kueue (WorkloadEvicted): Preempted to accommodate a workload due to reclamation within the cohort"}}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("eviction notices (-want +got):\n%s", diff)
+	}
+}
+
+// The build an evicted agent ran is remembered from its busy polls: Jenkins no longer shows it once
+// the agent is gone.
+func TestDecideKueueEvictionRemembersTheBuild(t *testing.T) {
+	w := newTestWorld().agent("maven-a", "maven", time.Minute, building)
+	d := Decide(w.snap, NewMemory(), testDecideConfig, t0)
+	if got := d.Memory.Builds["maven-a"]; got != "http://j/job/a/1/" {
+		t.Fatalf("remembered build %q", got)
+	}
+	pod := w.podNamed("maven-a").DeepCopy()
+	evictedByKueue(pod)
+	gone := newTestWorld().node("maven-a", "maven", time.Minute)
+	gone.snap.Evicted = []Eviction{{Agent: "maven-a", Template: "maven", Reason: Reason{KindKueueEvicted, "evicted by Kueue"}, Pod: pod}}
+	d = Decide(gone.snap, d.Memory, testDecideConfig, t0.Add(time.Second))
+	var builds []string
+	for _, n := range d.Notices {
+		if n.Kind == NoticeEvicted {
+			builds = append(builds, n.Build)
+		}
+	}
+	if diff := cmp.Diff([]string{"http://j/job/a/1/"}, builds); diff != "" {
+		t.Errorf("evicted builds (-want +got):\n%s", diff)
+	}
+	gone.snap.Evicted = nil
+	gone.snap.Computers = nil
+	if d = Decide(gone.snap, d.Memory, testDecideConfig, t0.Add(2*time.Second)); len(d.Memory.Builds) != 0 {
+		t.Errorf("builds of agents gone are kept: %v", d.Memory.Builds)
 	}
 }

@@ -23,6 +23,9 @@ type Memory struct {
 	// is when it was fresh again after the last outage. Jenkins down or starting is no evidence
 	// about agents, and the time it was down does not count against them.
 	JenkinsDownSince, JenkinsBack time.Time
+	// Builds is the build each busy agent runs, by agent, kept while the agent exists: a Kueue
+	// eviction is told with the build it took, and by then Jenkins may show none on the node.
+	Builds map[string]string
 }
 
 // Backoff is one template's state after failures: base, 2×base, 4×base … capped, from the last one.
@@ -38,13 +41,17 @@ type Backoff struct {
 
 // NewMemory is the memory of a controller that has not polled yet.
 func NewMemory() Memory {
-	return Memory{Backoff: map[string]Backoff{}, SurplusSince: map[string]time.Time{}, Seen: map[string]time.Time{}}
+	return Memory{Backoff: map[string]Backoff{}, SurplusSince: map[string]time.Time{}, Seen: map[string]time.Time{}, Builds: map[string]string{}}
 }
 
 // clone copies the memory so that decide never changes the one it was given.
 func (m Memory) clone() Memory {
 	out := Memory{Backoff: maps.Clone(m.Backoff), SurplusSince: maps.Clone(m.SurplusSince), Seen: maps.Clone(m.Seen),
-		Failures: append([]FailureRecord(nil), m.Failures...), JenkinsDownSince: m.JenkinsDownSince, JenkinsBack: m.JenkinsBack}
+		Failures: append([]FailureRecord(nil), m.Failures...), JenkinsDownSince: m.JenkinsDownSince, JenkinsBack: m.JenkinsBack,
+		Builds: maps.Clone(m.Builds)}
+	if out.Builds == nil {
+		out.Builds = map[string]string{}
+	}
 	if out.Backoff == nil {
 		out.Backoff = map[string]Backoff{}
 	}

@@ -43,6 +43,8 @@ type Snapshot struct {
 	// Gone says, for agent pods deleted lately, what their final state showed killed them
 	// (Evicted, OOMKilled, DeletedExternally).
 	Gone map[string]Reason
+	// Evicted are pods of ours the watch saw Kueue evict (kept a while; decide tells each once).
+	Evicted []Eviction
 }
 
 // JobLabel is the label expression a freestyle job asks for, or why it is not known.
@@ -80,6 +82,7 @@ const (
 // created for a build that already has one.
 func (c *Controller) observe(ctx context.Context) (Snapshot, error) {
 	snap := Snapshot{At: c.now(), Templates: c.templates.Current(), Outcomes: c.act.drainOutcomes()}
+	snap.Evicted = c.evictions.list(snap.At)
 	err := c.observeJenkins(ctx, &snap)
 	// The cluster's side after Jenkins', and creations before pods: a creation that ends between the
 	// two lists then shows in both (decide counts it once), never in neither.

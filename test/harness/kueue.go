@@ -47,19 +47,27 @@ type KueueShareOptions struct {
 	// (MAX_AGENTS and the template's maxAgents), the static split that keeps one team from
 	// taking the other's share when nothing lends and reclaims quota.
 	PlainCaps bool
+	// Preempt sets the ClusterQueues' reclaimWithinCohort to Any: B's arrival makes Kueue evict A's
+	// borrowing agents, busy or not (the policy docs/operating.md warns against), to show that an
+	// eviction is cleaned up and told.
+	Preempt bool
 }
 
 // KueueTeam is what one team's world ended with.
 type KueueTeam struct {
-	NS          string     `json:"namespace"`
-	Builds      int        `json:"builds"`
-	PodsMade    int        `json:"podsCreated"`       // distinct agent pods the provisioner created
-	MaxAdmitted int        `json:"maxAdmitted"`       // most pods without Kueue's gate alive at once
-	EverGated   int        `json:"everGated"`         // pods seen carrying Kueue's gate
-	Failed      float64    `json:"agentsFailed"`      // provisioner_agents_failed_total at the end
-	Lost        float64    `json:"buildsLost"`        // provisioner_builds_lost_total (Kueue evictions of busy agents)
-	MaxBackoff  float64    `json:"maxBackoffSeconds"` // longest template backoff the provisioner logged
-	Invariants  Invariants `json:"invariants"`
+	NS          string  `json:"namespace"`
+	Builds      int     `json:"builds"`
+	PodsMade    int     `json:"podsCreated"`  // distinct agent pods the provisioner created
+	MaxAdmitted int     `json:"maxAdmitted"`  // most pods without Kueue's gate alive at once
+	EverGated   int     `json:"everGated"`    // pods seen carrying Kueue's gate
+	Failed      float64 `json:"agentsFailed"` // provisioner_agents_failed_total at the end
+	Lost        float64 `json:"buildsLost"`
+	// Aborted counts the team's builds that did not end SUCCESS on an agent; Evictions are the
+	// AgentEvicted Events' messages in its namespace.
+	Aborted    int        `json:"buildsAborted"`
+	Evictions  []string   `json:"evictionEvents,omitempty"` // provisioner_builds_lost_total (Kueue evictions of busy agents)
+	MaxBackoff float64    `json:"maxBackoffSeconds"`        // longest template backoff the provisioner logged
+	Invariants Invariants `json:"invariants"`
 }
 
 // KueueShareResult is the scenario's outcome.
@@ -93,6 +101,10 @@ func (p *Plane) KueueShare(ctx context.Context, o KueueShareOptions) KueueShareR
 		corev1.ResourceCPU:    *resource.NewMilliQuantity(int64(100*o.AgentsPerTeam), resource.DecimalSI),
 		corev1.ResourceMemory: *resource.NewQuantity(int64(256<<20)*int64(o.AgentsPerTeam), resource.BinarySI),
 	}
+	reclaim := "Never"
+	if o.Preempt {
+		reclaim = "Any"
+	}
 	teams := []struct {
 		name   string
 		builds int
@@ -107,7 +119,7 @@ func (p *Plane) KueueShare(ctx context.Context, o KueueShareOptions) KueueShareR
 		if !o.PlainCaps {
 			if err := p.Env.CreateClusterQueue(ctx, testenv.ClusterQueue{
 				Name: cq, Cohort: cohort, Flavor: flavor, Quota: quota,
-				WithinClusterQueue: "Never", ReclaimWithinCohort: "Never",
+				WithinClusterQueue: "Never", ReclaimWithinCohort: reclaim,
 			}); err != nil {
 				return fail("%v", err)
 			}
@@ -211,6 +223,18 @@ func (p *Plane) KueueShare(ctx context.Context, o KueueShareOptions) KueueShareR
 			res.Errors = append(res.Errors, fmt.Sprintf("%s metrics: %v", t.name, err))
 		}
 		out.Invariants = t.w.Check(ctx, t.jobs, time.Minute)
+		for _, r := range t.w.Jenkins.Builds() {
+			if r.Done && r.Node != "" && r.Result != "SUCCESS" {
+				out.Aborted++
+			}
+		}
+		if evs, err := p.Env.Client.CoreV1().Events(t.w.NS).List(ctx, metav1.ListOptions{FieldSelector: "reason=AgentEvicted"}); err == nil {
+			for _, e := range evs.Items {
+				out.Evictions = append(out.Evictions, e.Message)
+			}
+		} else {
+			res.Errors = append(res.Errors, fmt.Sprintf("%s events: %v", t.name, err))
+		}
 		out.PodsMade, _ = t.w.Pods.Created()
 		out.MaxAdmitted, out.EverGated = t.watch.stop()
 		out.MaxBackoff = maxLoggedBackoff(filepath.Join(t.w.Dir, t.name+".log"))

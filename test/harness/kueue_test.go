@@ -20,7 +20,8 @@ import (
 // one cluster through real Kueue ClusterQueues in one cohort (2 agents each, borrowing allowed,
 // never preempting). Team A's flood borrows B's share and the rest of it waits gated, with no pod
 // churn; B then gets its share as A's builds end; every build runs once on its own pod, nothing is
-// preempted, nothing is left.
+// preempted, nothing is left. A second run under a preempting policy shows evictions cleaned up
+// and told. One plane (one Kueue) serves both.
 func TestKueueShare(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a control plane, Kueue and two provisioner processes")
@@ -38,9 +39,15 @@ func TestKueueShare(t *testing.T) {
 			t.Errorf("stopping the control plane: %v", err)
 		}
 	})
+	t.Run("share", func(t *testing.T) { testKueueShare(t, p) })
+	t.Run("preemption is told", func(t *testing.T) { testKueuePreemption(t, p) })
+}
+
+const agentsPerTeam = 2
+
+func testKueueShare(t *testing.T, p *Plane) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	const agentsPerTeam = 2
 	r := p.KueueShare(ctx, KueueShareOptions{
 		BuildsA: 12, BuildsB: 3, Duration: 12 * time.Second, ConnectTimeout: 8 * time.Second,
 		AgentsPerTeam: agentsPerTeam,
@@ -102,5 +109,41 @@ func checkLocalQueues(t *testing.T, p *Plane, ns string) {
 	}
 	if want := "Kueue LocalQueue no-such-queue does not exist in namespace " + ns; !strings.Contains(stderr.String(), want) {
 		t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+	}
+}
+
+// testKueuePreemption runs the flood under reclaimWithinCohort: Any: Kueue evicts A's borrowing
+// agents when B queues. Each eviction of a busy agent is an AgentEvicted Event naming Kueue's
+// reason and the build, counted in provisioner_builds_lost_total; nothing of A is left.
+func testKueuePreemption(t *testing.T, p *Plane) {
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	r := p.KueueShare(ctx, KueueShareOptions{
+		BuildsA: 6, BuildsB: 2, Duration: 20 * time.Second, ConnectTimeout: 8 * time.Second,
+		AgentsPerTeam: agentsPerTeam, Preempt: true,
+		Env: map[string]string{"PROVISIONER_POLL_INTERVAL": "1s"},
+	})
+	out, _ := json.MarshalIndent(r, "", "  ")
+	t.Logf("result:\n%s", out)
+	for _, e := range r.Errors {
+		t.Errorf("scenario: %s", e)
+	}
+	if r.A.Aborted == 0 {
+		t.Fatal("no build of A was cut short: Kueue preempted nothing, the scenario shows nothing")
+	}
+	if int(r.A.Lost) != r.A.Aborted {
+		t.Errorf("provisioner_builds_lost_total = %g, want %d (A's builds cut short by evictions)", r.A.Lost, r.A.Aborted)
+	}
+	told := 0
+	for _, m := range r.A.Evictions {
+		if strings.Contains(m, "evicted by Kueue (WorkloadEvicted") && strings.Contains(m, "build http") {
+			told++
+		}
+	}
+	if told != r.A.Aborted {
+		t.Errorf("%d AgentEvicted Events name Kueue's reason and the build, want %d: %q", told, r.A.Aborted, r.A.Evictions)
+	}
+	if len(r.A.Invariants.Leftovers) > 0 || !r.B.Invariants.OK() {
+		t.Errorf("leftovers of A %v; B: %s", r.A.Invariants.Leftovers, invariantsWord(r.B.Invariants))
 	}
 }
