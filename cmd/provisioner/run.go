@@ -136,6 +136,7 @@ func run(ctx context.Context, cfg *runConfig, logger *zap.Logger) error {
 		UnschedulableGrace: cfg.UnschedulableFor,
 		BackoffBase:        cfg.BackoffBase,
 		BackoffMax:         cfg.BackoffMax,
+		InstallationID:     cfg.InstallationID,
 	})
 	if err != nil {
 		return err

@@ -56,6 +56,11 @@ type Config struct {
 	BackoffBase, BackoffMax time.Duration
 	// Workers is how many provisioning and deletion steps may run at once.
 	Workers int
+	// InstallationID names this installation in node descriptions and creation records (default: the
+	// id the installation Secret was created with; see EnsureIdentity).
+	InstallationID string
+	// Identity, when its Key is set, is used as is instead of the installation Secret (tests).
+	Identity Identity
 	// PlaceholderName is the Jenkins node that makes Jenkins name labels in `why`.
 	PlaceholderName string
 }
@@ -108,5 +113,6 @@ func (c *Config) decideConfig() DecideConfig {
 		ConfigErrorGrace:      15 * time.Second,
 		BackoffBase:           c.BackoffBase,
 		BackoffMax:            c.BackoffMax,
+		Identity:              c.Identity,
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
@@ -18,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/jenkins-agent-provisioner/provisioner/internal/labelexpr"
 	"github.com/jenkins-agent-provisioner/provisioner/internal/podtemplate"
 )
 
@@ -40,6 +42,8 @@ type Controller struct {
 	act    *actor
 	watch  *busyWatch
 	labels *jobLabels
+	// labelCache serves every poll's template selection (labelexpr.Cache: bounded).
+	labelCache *labelexpr.Cache
 	// mem is the memory decide carries from poll to poll; only the poll loop touches it.
 	mem Memory
 
@@ -59,18 +63,19 @@ func New(logger *zap.Logger, jc Jenkins, kube kubernetes.Interface, templates Te
 	broadcaster := record.NewBroadcaster()
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: kube.CoreV1().Events(cfg.Namespace)})
 	c := &Controller{
-		cfg:       cfg,
-		log:       logger,
-		jenkins:   jc,
-		kube:      kube,
-		templates: templates,
-		metrics:   metrics,
-		recorder:  broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "jenkins-agent-provisioner"}),
-		now:       time.Now,
-		exp:       newExpectations(),
-		watch:     newBusyWatch(),
-		labels:    newJobLabels(jc, logger),
-		mem:       NewMemory(),
+		cfg:        cfg,
+		log:        logger,
+		jenkins:    jc,
+		kube:       kube,
+		templates:  templates,
+		metrics:    metrics,
+		recorder:   broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "jenkins-agent-provisioner"}),
+		now:        time.Now,
+		exp:        newExpectations(),
+		watch:      newBusyWatch(),
+		labels:     newJobLabels(jc, logger),
+		mem:        NewMemory(),
+		labelCache: labelexpr.NewCache(0),
 	}
 	c.act = newActor(logger, c.step)
 	c.status.JenkinsURL = cfg.JenkinsURL
@@ -84,6 +89,13 @@ func ManagedSelector() labels.Selector {
 
 // Run provisions until ctx ends. On return no step of ours is still running; agents are left alone.
 func (c *Controller) Run(ctx context.Context) error {
+	if len(c.cfg.Identity.Key) == 0 {
+		id, err := c.ensureIdentity(ctx)
+		if err != nil {
+			return err
+		}
+		c.cfg.Identity = id
+	}
 	factory := informers.NewSharedInformerFactoryWithOptions(c.kube, 0,
 		informers.WithNamespace(c.cfg.Namespace),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = ManagedSelector().String() }),
@@ -113,10 +125,10 @@ func (c *Controller) Run(ctx context.Context) error {
 	defer workers.Wait()
 	workers.Go(func() { c.act.work(ctx, c.cfg.Workers, min(c.cfg.Workers, 4)) })
 	workers.Go(func() {
-		c.watch.run(ctx, c.cfg.BusyPollInterval, c.jenkins.Computers, func(a Action) { c.act.submit(a) })
+		c.watch.run(ctx, c.cfg.Identity, c.cfg.BusyPollInterval, c.jenkins.Computers, func(a Action) { c.act.submit(a) })
 	})
 
-	c.log.Info("provisioning", zap.String("namespace", c.cfg.Namespace), zap.Duration("pollInterval", c.cfg.PollInterval),
+	c.log.Info("provisioning", zap.String("namespace", c.cfg.Namespace), zap.String("installation", c.cfg.Identity.ID), zap.Duration("pollInterval", c.cfg.PollInterval),
 		zap.Int("maxAgents", c.cfg.MaxAgents))
 	placeholderChecked := time.Time{}
 	ticker := time.NewTicker(c.cfg.PollInterval)
@@ -143,6 +155,24 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 }
 
+// ensureIdentity reads (or creates once) the installation identity, retrying while the API server
+// is unreachable: nothing may be created or deleted before the controller knows what is its own.
+func (c *Controller) ensureIdentity(ctx context.Context) (Identity, error) {
+	for {
+		id, err := EnsureIdentity(ctx, c.kube, c.cfg.Namespace, c.cfg.InstallationID)
+		if err == nil {
+			return id, nil
+		}
+		if apierrors.IsForbidden(err) || ctx.Err() != nil {
+			return Identity{}, err
+		}
+		c.log.Warn("installation identity; retrying", zap.Error(err))
+		if !sleep(ctx, 2*time.Second) {
+			return Identity{}, fmt.Errorf("installation identity: %w", ctx.Err())
+		}
+	}
+}
+
 // Ready reports whether the controller has synced caches and read Jenkins successfully lately.
 func (c *Controller) Ready() bool {
 	c.mu.Lock()
@@ -161,9 +191,16 @@ func (c *Controller) ensurePlaceholder(ctx context.Context) error {
 // trimForCache drops what the controller never reads from cached pods and Secrets: managedFields
 // are often the largest part of an object, and with a thousand agents the cache is most of the
 // process's memory.
+//
+// Agent Secrets lose their data too: each holds an agent's Jenkins secret, the controller never
+// reads it back (it deletes and owns Secrets by name and UID), and what is not in memory cannot leak
+// through a heap dump or a debug handler.
 func trimForCache(obj any) (any, error) {
 	if m, ok := obj.(metav1.Object); ok {
 		m.SetManagedFields(nil)
+	}
+	if s, ok := obj.(*corev1.Secret); ok {
+		s.Data, s.StringData = nil, nil
 	}
 	return obj, nil
 }
@@ -196,6 +233,7 @@ func (c *Controller) apply(d Decision) {
 	}
 	c.metrics.setAgents(d.Agents)
 	c.metrics.setWaiting(d.Waiting)
+	c.metrics.setForeign(d.Foreign)
 	for _, w := range d.Status.Waiting {
 		if w.Why.Kind != WaitStarting {
 			c.log.Debug("builds wait", zap.String("label", w.Label), zap.String("template", w.Template), zap.Int("builds", w.Builds),
@@ -254,6 +292,18 @@ func (c *Controller) notify(n Notice) {
 		}
 		log.Warn("apiserver refused the agent; backing the template off", zap.String("reason", n.Reason.Detail),
 			zap.String("kind", string(n.Reason.Kind)), zap.String("code", n.Code), zap.Duration("backoff", n.Backoff))
+	case NoticeForeign:
+		// Never deleted nor counted: someone else made it (another installation, a person, an
+		// attacker naming a pod after a Secret). Say so once; an operator decides.
+		c.log.Warn("object looks like one of ours but this installation did not make it; leaving it alone",
+			zap.String("kind", n.Object), zap.String("name", n.Agent), zap.String("reason", n.Reason.Detail))
+		if n.Pod != nil {
+			c.recorder.Eventf(n.Pod, corev1.EventTypeWarning, "ForeignAgentPod", "Pod %s carries the provisioner's labels but was not made by installation %s: left alone, not counted",
+				n.Agent, c.cfg.Identity.ID)
+		}
+	case NoticeBadDemand:
+		c.log.Warn("queued build asks for a label that cannot be read; serving the rest of the queue",
+			zap.Int64("queueItem", n.QueueID), zap.String("reason", n.Reason.Detail))
 	case NoticeUnserved:
 		c.log.Info("builds wait for a label no template serves", zap.String("label", n.Label), zap.Int("builds", n.Builds))
 	}

@@ -22,6 +22,8 @@ type DecideConfig struct {
 	// ConfigErrorGrace: CreateContainerConfigError may be a Secret not yet seen by the kubelet.
 	ConfigErrorGrace        time.Duration
 	BackoffBase, BackoffMax time.Duration
+	// Identity tells our nodes and pods from everybody else's (identity.go).
+	Identity Identity
 }
 
 // ActionKind names what an action does.
@@ -76,6 +78,11 @@ const (
 	NoticeFailed       NoticeKind = "AgentFailed"
 	NoticeRefused      NoticeKind = "ProvisioningRefused"
 	NoticeUnserved     NoticeKind = "Unserved"
+	// NoticeForeign: a pod with our labels or a node with our marker that this installation did
+	// not make; it is reported once and never deleted nor counted.
+	NoticeForeign NoticeKind = "ForeignObject"
+	// NoticeBadDemand: a queued build whose label cannot be read (too long, too deep).
+	NoticeBadDemand NoticeKind = "UnreadableDemand"
 )
 
 // Notice is an observation decide made once; act reports it (Event, log, metric).
@@ -95,6 +102,9 @@ type Notice struct {
 	Builds int
 	// Code and Detail of a refusal.
 	Code string
+	// Object is what a foreign notice is about ("pod", "node"); QueueID the build of a bad demand.
+	Object  string
+	QueueID int64
 }
 
 // Decision is what one poll decided.
@@ -111,6 +121,8 @@ type Decision struct {
 	// Agents counts agents by template and state; Waiting counts builds by label and wait reason.
 	Agents  map[AgentKey]int
 	Waiting map[WaitKey]int
+	// Foreign counts the objects that look like ours but are not, by kind ("pod", "node").
+	Foreign map[string]int
 }
 
 // AgentKey and WaitKey are the label sets of the agent and waiting-build gauges.
@@ -128,12 +140,13 @@ type WaitKey struct {
 // polls, the settings and the time. It does no I/O, takes no lock, reads no clock and logs nothing,
 // so every rule can be tested with a snapshot in and actions out.
 func Decide(snap Snapshot, mem Memory, cfg DecideConfig, now time.Time) Decision {
-	d := Decision{Memory: mem.clone(), Agents: map[AgentKey]int{}, Waiting: map[WaitKey]int{}}
+	d := Decision{Memory: mem.clone(), Agents: map[AgentKey]int{}, Waiting: map[WaitKey]int{}, Foreign: map[string]int{}}
 	if !snap.JenkinsFresh {
 		d.Hold = true
 		return d
 	}
 	w := newWorld(snap, cfg, now)
+	d.foreign(w, now)
 	d.outcomes(snap.Outcomes, cfg)
 	for _, a := range w.agents {
 		d.agent(w, a, cfg, now)
@@ -152,11 +165,33 @@ type world struct {
 	pods     map[string]*corev1.Pod
 	nodes    map[string]bool
 	creating map[string]string // creation name → template
+	// foreignPods and foreignNodes look like ours but are not (identity.go): left alone, not counted.
+	foreignPods  map[string]*corev1.Pod
+	foreignNodes []string
 }
 
 func newWorld(snap Snapshot, cfg DecideConfig, now time.Time) *world {
-	w := &world{snap: snap, byName: map[string]*Agent{}, pods: map[string]*corev1.Pod{}, nodes: map[string]bool{}, creating: map[string]string{}}
+	w := &world{snap: snap, byName: map[string]*Agent{}, pods: map[string]*corev1.Pod{}, nodes: map[string]bool{}, creating: map[string]string{},
+		foreignPods: map[string]*corev1.Pod{}}
+	owners := map[string]nodeOwner{}
+	for i := range snap.Computers {
+		comp := &snap.Computers[i]
+		w.nodes[comp.Name] = true
+		owners[comp.Name], _ = nodeOwnership(cfg.Identity, comp)
+	}
 	for _, p := range snap.Pods {
+		switch cfg.Identity.podRecord(p) {
+		case recordOurs:
+		case recordNone:
+			// Made before creation records (a legacy agent, adopted with its node), or not ours.
+			if o := owners[p.Name]; o != nodeLegacy && o != nodeOurs {
+				w.foreignPods[p.Name] = p
+				continue
+			}
+		default:
+			w.foreignPods[p.Name] = p
+			continue
+		}
 		w.pods[p.Name] = p
 		w.byName[p.Name] = &Agent{Name: p.Name, Template: p.Labels[podtemplate.LabelTemplate], Pod: p}
 	}
@@ -165,14 +200,24 @@ func newWorld(snap Snapshot, cfg DecideConfig, now time.Time) *world {
 	}
 	for i := range snap.Computers {
 		comp := &snap.Computers[i]
-		w.nodes[comp.Name] = true
-		tmpl, _, ok := parseNodeDescription(comp.Description)
-		if !ok {
+		switch owners[comp.Name] {
+		case nodeNotMarked:
 			continue // not ours: the placeholder, static agents, the built-in node
+		case nodeForeign:
+			w.foreignNodes = append(w.foreignNodes, comp.Name)
+			continue
+		case nodeLegacy:
+			if w.pods[comp.Name] == nil {
+				// The format before installation ids names a namespace, not an installation:
+				// without a pod of ours beside it, it may be another cluster's.
+				w.foreignNodes = append(w.foreignNodes, comp.Name)
+				continue
+			}
 		}
+		desc, _ := parseNodeDescription(comp.Description)
 		a := w.byName[comp.Name]
 		if a == nil {
-			a = &Agent{Name: comp.Name, Template: tmpl}
+			a = &Agent{Name: comp.Name, Template: desc.Template}
 			w.byName[comp.Name] = a
 		}
 		a.Computer = comp
@@ -307,8 +352,8 @@ func (w *world) orphanExpired(a *Agent, cfg DecideConfig) bool {
 	if a.Computer == nil {
 		return false
 	}
-	_, created, _ := parseNodeDescription(a.Computer.Description)
-	return w.snap.At.Sub(created) > cfg.OrphanGrace
+	desc, _ := parseNodeDescription(a.Computer.Description)
+	return w.snap.At.Sub(desc.Created) > cfg.OrphanGrace
 }
 
 // secrets removes per-agent Secrets whose pod is gone, and gives an owner to those whose pod exists
@@ -327,6 +372,9 @@ func (d *Decision) secrets(w *world, cfg DecideConfig) {
 		if w.nodes[s.Name] {
 			continue // the node's own orphan handling removes both
 		}
+		if _, foreign := w.foreignPods[s.Name]; foreign {
+			continue // a foreign pod's Secret is not ours to judge
+		}
 		d.Actions = append(d.Actions, Action{Kind: ActDeleteSecret, Agent: s.Name, Template: s.Labels[podtemplate.LabelTemplate], Secret: s})
 	}
 }
@@ -344,4 +392,28 @@ func currentBuild(c *jenkins.Computer) string {
 		}
 	}
 	return ""
+}
+
+// foreign reports, once each, the pods and nodes that look like ours but that this installation did
+// not make, and counts them for provisioner_foreign_objects.
+func (d *Decision) foreign(w *world, now time.Time) {
+	names := make([]string, 0, len(w.foreignPods))
+	for name := range w.foreignPods {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		d.Foreign["pod"]++
+		if d.Memory.once("foreign/pod/"+name, now) {
+			d.Notices = append(d.Notices, Notice{Kind: NoticeForeign, Object: "pod", Agent: name, Pod: w.foreignPods[name],
+				Reason: Reason{Kind: KindOther, Detail: "pod carries the provisioner's labels but no creation record of this installation"}})
+		}
+	}
+	for _, name := range w.foreignNodes {
+		d.Foreign["node"]++
+		if d.Memory.once("foreign/node/"+name, now) {
+			d.Notices = append(d.Notices, Notice{Kind: NoticeForeign, Object: "node", Agent: name,
+				Reason: Reason{Kind: KindOther, Detail: "Jenkins node carries the provisioner's marker but not this installation's identity"}})
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/jenkins-agent-provisioner/provisioner/internal/jenkins"
+	"github.com/jenkins-agent-provisioner/provisioner/internal/labelexpr"
 	"github.com/jenkins-agent-provisioner/provisioner/internal/podtemplate"
 )
 
@@ -40,6 +41,9 @@ type Snapshot struct {
 	Creating []Creation
 	// Outcomes are what act learned since the last poll that decide must weigh (refusals).
 	Outcomes []Outcome
+	// LabelCache parses each distinct label expression once across polls (nil: no cache). It is a
+	// memo, not state: decide's answers are the same with or without it.
+	LabelCache *labelexpr.Cache
 }
 
 // JobLabel is the label expression a freestyle job asks for, or why it is not known.
@@ -76,7 +80,7 @@ const (
 // other way round it would show up as a busy agent and a waiting build, and a second agent would be
 // created for a build that already has one.
 func (c *Controller) observe(ctx context.Context) (Snapshot, error) {
-	snap := Snapshot{At: c.now(), Templates: c.templates.Current(), Outcomes: c.act.drainOutcomes()}
+	snap := Snapshot{At: c.now(), Templates: c.templates.Current(), Outcomes: c.act.drainOutcomes(), LabelCache: c.labelCache}
 	err := c.observeJenkins(ctx, &snap)
 	// The cluster's side after Jenkins', and creations before pods: a creation that ends between the
 	// two lists then shows in both (decide counts it once), never in neither.

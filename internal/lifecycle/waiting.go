@@ -23,6 +23,8 @@ const (
 	WaitNoTemplate WaitKind = "NoTemplate"
 	// WaitLabelUnknown: the freestyle job's label expression could not be read.
 	WaitLabelUnknown WaitKind = "LabelUnknown"
+	// WaitUnreadable: the build's label is too long or too deeply nested to read (Detail says which).
+	WaitUnreadable WaitKind = "LabelUnreadable"
 )
 
 // WaitReason is why builds of one label wait: Kind for metrics, Detail and Until for people.
