@@ -56,6 +56,9 @@ type Config struct {
 	BackoffBase, BackoffMax time.Duration
 	// Workers is how many provisioning and deletion steps may run at once.
 	Workers int
+	// MaxUnauthorized is how many 401 answers in a row make Run give up (and a leader its Lease),
+	// so a standby with a good token can lead; 0 takes the default 5, a negative value never gives up.
+	MaxUnauthorized int
 	// InstallationID names this installation in node descriptions and creation records (default: the
 	// id the installation Secret was created with; see EnsureIdentity).
 	InstallationID string
@@ -98,6 +101,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.PlaceholderName == "" {
 		c.PlaceholderName = PlaceholderNodeName
+	}
+	if c.MaxUnauthorized == 0 {
+		c.MaxUnauthorized = 5
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/jenkins-agent-provisioner/provisioner/internal/jenkins"
 	"github.com/jenkins-agent-provisioner/provisioner/internal/labelexpr"
 	"github.com/jenkins-agent-provisioner/provisioner/internal/podtemplate"
 )
@@ -89,6 +90,10 @@ func ManagedSelector() labels.Selector {
 
 // Run provisions until ctx ends. On return no step of ours is still running; agents are left alone.
 func (c *Controller) Run(ctx context.Context) error {
+	// Run may also end by itself (refusedTooOften): stop ends the informers, workers and watch then,
+	// before the deferred waits for them.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	if len(c.cfg.Identity.Key) == 0 {
 		id, err := c.ensureIdentity(ctx)
 		if err != nil {
@@ -146,6 +151,11 @@ func (c *Controller) Run(ctx context.Context) error {
 		if err := c.poll(ctx); err != nil && ctx.Err() == nil {
 			c.log.Warn("poll", zap.Error(err))
 		}
+		if err := c.refusedTooOften(); err != nil {
+			c.log.Error("giving up: Jenkins refuses the token; a replica with a good token can lead", zap.Error(err))
+			stop()
+			return err
+		}
 		select {
 		case <-ctx.Done():
 			c.log.Info("stopping: no new agents; running agents are left alone")
@@ -171,6 +181,24 @@ func (c *Controller) ensureIdentity(ctx context.Context) (Identity, error) {
 			return Identity{}, fmt.Errorf("installation identity: %w", ctx.Err())
 		}
 	}
+}
+
+// unauthorizedCounter is implemented by *jenkins.Client: 401 answers in a row.
+type unauthorizedCounter interface{ ConsecutiveUnauthorized() int }
+
+// refusedTooOften is an error once Jenkins has answered 401 to MaxUnauthorized requests in a row
+// (the client re-reads the token file after each). The token will not fix itself; returning from
+// Run gives up the Lease (cmd/provisioner releases it), so a standby whose token works takes over.
+func (c *Controller) refusedTooOften() error {
+	counter, ok := c.jenkins.(unauthorizedCounter)
+	if !ok || c.cfg.MaxUnauthorized < 0 {
+		return nil
+	}
+	if n := counter.ConsecutiveUnauthorized(); n >= c.cfg.MaxUnauthorized {
+		return fmt.Errorf("lifecycle: Jenkins answered %d requests in a row with 401 (PROVISIONER_MAX_UNAUTHORIZED=%d): %w",
+			n, c.cfg.MaxUnauthorized, jenkins.ErrUnauthorized)
+	}
+	return nil
 }
 
 // Ready reports whether the controller has synced caches and read Jenkins successfully lately.

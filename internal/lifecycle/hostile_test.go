@@ -2,6 +2,8 @@ package lifecycle
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap/zaptest"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
@@ -339,5 +342,49 @@ func TestEnsureIdentity(t *testing.T) {
 	}
 	if _, err := EnsureIdentity(ctx, kube, "ci", "Team A"); err == nil || !strings.Contains(err.Error(), "installation id") {
 		t.Errorf("bad installation id: %v, want an error naming it", err)
+	}
+}
+
+// unauthorizedJenkins answers 401 to every read, counting them like *jenkins.Client does.
+type unauthorizedJenkins struct {
+	*fakeJenkins
+	mu sync.Mutex
+	n  int
+}
+
+func (u *unauthorizedJenkins) Computers(context.Context) ([]jenkins.Computer, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.n++
+	return nil, fmt.Errorf("jenkins GET /computer/api/json: %w", jenkins.ErrUnauthorized)
+}
+
+func (u *unauthorizedJenkins) ConsecutiveUnauthorized() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.n
+}
+
+// After MaxUnauthorized 401s in a row Run returns, saying why, so that a leader gives up its Lease
+// (item 6).
+func TestRunGivesUpAfterConsecutiveUnauthorized(t *testing.T) {
+	jc := &unauthorizedJenkins{fakeJenkins: &fakeJenkins{fail: map[string]error{}, jobLabels: map[string]string{}}}
+	c, err := New(zaptest.NewLogger(t), jc, fake.NewClientset(), staticTemplates{testTemplates()}, nil,
+		Config{Namespace: "ci", PollInterval: 10 * time.Millisecond, Identity: testID, MaxUnauthorized: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Run(context.Background()) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, jenkins.ErrUnauthorized) || !strings.Contains(err.Error(), "3 requests in a row") {
+			t.Errorf("Run = %v, want the 401s named", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run still leads after 401s in a row")
+	}
+	if n := jc.ConsecutiveUnauthorized(); n != 3 {
+		t.Errorf("%d reads before giving up, want 3", n)
 	}
 }
