@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -117,3 +118,15 @@ func newInstallationSecret(namespace string) *corev1.Secret {
 		Data: map[string][]byte{"id": []byte(hex.EncodeToString(raw[:8])), "key": raw[8:]},
 	}
 }
+
+// NodeDescription is the description this installation gives a Jenkins node it makes (for tools
+// and tests that stage what a crashed provisioner left).
+func (id Identity) NodeDescription(name, template string, created time.Time) string {
+	return nodeDescription(id, name, template, created)
+}
+
+// CreationRecord is the value of AnnotationCreatedBy this installation writes on a pod it makes.
+func (id Identity) CreationRecord(pod string) string { return id.creationRecord(pod) }
+
+// AnnotationCreatedBy is the pod annotation holding the creation record.
+const AnnotationCreatedBy = annotationCreatedBy
