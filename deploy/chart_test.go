@@ -275,6 +275,7 @@ func TestChartSettings(t *testing.T) {
 		"maxAgents": 0, "kubeQps": 20, "kubeBurst": 40, "leaderElect": false, "leaderElectionNamespace": "leases",
 		"leaderElectionId": "jap", "leaseDuration": "20s", "releaseGrace": "11s", "orphanGrace": "3m",
 		"unschedulableGrace": "6m", "backoffBase": "6s", "backoffMax": "6m", "logLevel": "debug", "logFormat": "console",
+		"statusListen": "127.0.0.1:8081", "maxUnauthorized": 3, "installationId": "team-a",
 	} {
 		s[key] = v
 	}
