@@ -347,7 +347,7 @@ func TestChartSettings(t *testing.T) {
 		"maxAgents": 0, "kubeQps": 20, "kubeBurst": 40, "leaderElect": false, "leaderElectionNamespace": "leases",
 		"leaderElectionId": "jap", "leaseDuration": "20s", "releaseGrace": "11s", "orphanGrace": "3m", "reconnectGrace": "4m",
 		"unschedulableGrace": "6m", "backoffBase": "6s", "backoffMax": "6m", "logLevel": "debug", "logFormat": "console",
-		"statusListen": "127.0.0.1:8081", "kueueQueue": "team-a",
+		"statusListen": "127.0.0.1:8081", "kueueQueue": "team-a", "maxUnauthorized": 3, "installationId": "team-a",
 	}
 	// Each of the chart's settings values is given here, or a setting the chart maps would read as
 	// missing below: a value left empty is not passed on.

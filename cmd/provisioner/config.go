@@ -34,6 +34,8 @@ type runConfig struct {
 	Listen           string        `envconfig:"LISTEN" default:":8080" desc:"address of the status page, /metrics, /healthz and /readyz"`
 	StatusListen     string        `envconfig:"STATUS_LISTEN" desc:"address of the status page alone, e.g. 127.0.0.1:8081 to reach it only through kubectl port-forward (default: on LISTEN)"`
 	ServiceAccount   string        `envconfig:"SERVICE_ACCOUNT" desc:"the provisioner's own service account; templates naming it are refused (the Deployment sets it from spec.serviceAccountName)"`
+	MaxUnauthorized  int           `envconfig:"MAX_UNAUTHORIZED" default:"5" desc:"401 answers from Jenkins in a row after which the provisioner stops (a leader gives up its Lease); -1: never"`
+	InstallationID   string        `envconfig:"INSTALLATION_ID" desc:"names this installation on its Jenkins nodes and pods (default: the id in the Secret jenkins-agent-provisioner-installation, made once)"`
 	KubeQPS          float64       `envconfig:"KUBE_QPS" default:"50" desc:"Kubernetes client queries per second"`
 	KubeBurst        int           `envconfig:"KUBE_BURST" default:"100" desc:"Kubernetes client burst"`
 	LeaderElect      bool          `envconfig:"LEADER_ELECT" default:"false" desc:"elect a leader among replicas through a Lease; only the leader provisions"`

@@ -65,6 +65,14 @@ type Config struct {
 	ReconnectGrace time.Duration
 	// Workers is how many provisioning and deletion steps may run at once.
 	Workers int
+	// MaxUnauthorized is how many 401 answers in a row make Run give up (and a leader its Lease),
+	// so a standby with a good token can lead; 0 takes the default 5, a negative value never gives up.
+	MaxUnauthorized int
+	// InstallationID names this installation in node descriptions and creation records (default: the
+	// id the installation Secret was created with; see EnsureIdentity).
+	InstallationID string
+	// Identity, when its Key is set, is used as is instead of the installation Secret (tests).
+	Identity Identity
 	// PlaceholderName is the Jenkins node that makes Jenkins name labels in `why`.
 	PlaceholderName string
 }
@@ -104,6 +112,9 @@ func (c *Config) setDefaults() error {
 	if c.PlaceholderName == "" {
 		c.PlaceholderName = PlaceholderNodeName
 	}
+	if c.MaxUnauthorized == 0 {
+		c.MaxUnauthorized = 5
+	}
 	return nil
 }
 
@@ -120,6 +131,7 @@ func (c *Config) decideConfig() DecideConfig {
 		BackoffMax:            c.BackoffMax,
 		ReconnectGrace:        c.ReconnectGrace,
 		ResumeSettle:          min(c.ReconnectGrace, resumeSettle),
+		Identity:              c.Identity,
 	}
 }
 

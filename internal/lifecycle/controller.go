@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -19,7 +20,10 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/jenkins-agent-provisioner/provisioner/internal/jenkins"
+	"github.com/jenkins-agent-provisioner/provisioner/internal/labelexpr"
 	"github.com/jenkins-agent-provisioner/provisioner/internal/podtemplate"
+	"github.com/jenkins-agent-provisioner/provisioner/internal/waitfor"
 )
 
 // Controller turns Jenkins demand into agent pods and finished agents into nothing: each poll it
@@ -44,6 +48,8 @@ type Controller struct {
 	watch     *busyWatch
 	labels    *jobLabels
 	gone      *gonePods
+	// labelCache serves every poll's template selection (labelexpr.Cache: bounded).
+	labelCache *labelexpr.Cache
 	// mem is the memory decide carries from poll to poll; only the poll loop touches it.
 	mem Memory
 
@@ -63,20 +69,21 @@ func New(logger *zap.Logger, jc Jenkins, kube kubernetes.Interface, templates Te
 	broadcaster := record.NewBroadcaster()
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: kube.CoreV1().Events(cfg.Namespace)})
 	c := &Controller{
-		cfg:       cfg,
-		log:       logger,
-		jenkins:   jc,
-		kube:      kube,
-		templates: templates,
-		metrics:   metrics,
-		recorder:  broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "jenkins-agent-provisioner"}),
-		now:       time.Now,
-		exp:       newExpectations(),
-		evictions: newEvictionLog(),
-		watch:     newBusyWatch(),
-		labels:    newJobLabels(jc, logger),
-		gone:      newGonePods(),
-		mem:       NewMemory(),
+		cfg:        cfg,
+		log:        logger,
+		jenkins:    jc,
+		kube:       kube,
+		templates:  templates,
+		metrics:    metrics,
+		recorder:   broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "jenkins-agent-provisioner"}),
+		now:        time.Now,
+		exp:        newExpectations(),
+		evictions:  newEvictionLog(),
+		watch:      newBusyWatch(),
+		labels:     newJobLabels(jc, logger),
+		gone:       newGonePods(),
+		mem:        NewMemory(),
+		labelCache: labelexpr.NewCache(0),
 	}
 	c.act = newActor(logger, c.step)
 	c.status.JenkinsURL = cfg.JenkinsURL
@@ -90,6 +97,17 @@ func ManagedSelector() labels.Selector {
 
 // Run provisions until ctx ends. On return no step of ours is still running; agents are left alone.
 func (c *Controller) Run(ctx context.Context) error {
+	// Run may also end by itself (refusedTooOften): stop ends the informers, workers and watch then,
+	// before the deferred waits for them.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	if len(c.cfg.Identity.Key) == 0 {
+		id, err := c.ensureIdentity(ctx)
+		if err != nil {
+			return err
+		}
+		c.cfg.Identity = id
+	}
 	factory := informers.NewSharedInformerFactoryWithOptions(c.kube, 0,
 		informers.WithNamespace(c.cfg.Namespace),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = ManagedSelector().String() }),
@@ -124,10 +142,10 @@ func (c *Controller) Run(ctx context.Context) error {
 	defer workers.Wait()
 	workers.Go(func() { c.act.work(ctx, c.cfg.Workers, min(c.cfg.Workers, 4)) })
 	workers.Go(func() {
-		c.watch.run(ctx, c.cfg.BusyPollInterval, c.jenkins.Computers, func(a Action) { c.act.submit(a) })
+		c.watch.run(ctx, c.cfg.Identity, c.cfg.BusyPollInterval, c.jenkins.Computers, func(a Action) { c.act.submit(a) })
 	})
 
-	c.log.Info("provisioning", zap.String("namespace", c.cfg.Namespace), zap.Duration("pollInterval", c.cfg.PollInterval),
+	c.log.Info("provisioning", zap.String("namespace", c.cfg.Namespace), zap.String("installation", c.cfg.Identity.ID), zap.Duration("pollInterval", c.cfg.PollInterval),
 		zap.Int("maxAgents", c.cfg.MaxAgents))
 	placeholderChecked := time.Time{}
 	ticker := time.NewTicker(c.cfg.PollInterval)
@@ -145,6 +163,11 @@ func (c *Controller) Run(ctx context.Context) error {
 		if err := c.poll(ctx); err != nil && ctx.Err() == nil {
 			c.log.Warn("poll", zap.Error(err))
 		}
+		if err := c.refusedTooOften(); err != nil {
+			c.log.Error("giving up: Jenkins refuses the token; a replica with a good token can lead", zap.Error(err))
+			stop()
+			return err
+		}
 		select {
 		case <-ctx.Done():
 			c.log.Info("stopping: no new agents; running agents are left alone")
@@ -152,6 +175,42 @@ func (c *Controller) Run(ctx context.Context) error {
 		case <-ticker.C:
 		}
 	}
+}
+
+// ensureIdentity reads (or creates once) the installation identity, retrying while the API server
+// is unreachable: nothing may be created or deleted before the controller knows what is its own.
+func (c *Controller) ensureIdentity(ctx context.Context) (Identity, error) {
+	for {
+		id, err := EnsureIdentity(ctx, c.kube, c.cfg.Namespace, c.cfg.InstallationID)
+		if err == nil {
+			return id, nil
+		}
+		if apierrors.IsForbidden(err) || ctx.Err() != nil {
+			return Identity{}, err
+		}
+		c.log.Warn("installation identity; retrying", zap.Error(err))
+		if !waitfor.Duration(ctx, 2*time.Second) {
+			return Identity{}, fmt.Errorf("installation identity: %w", ctx.Err())
+		}
+	}
+}
+
+// unauthorizedCounter is implemented by *jenkins.Client: 401 answers in a row.
+type unauthorizedCounter interface{ ConsecutiveUnauthorized() int }
+
+// refusedTooOften is an error once Jenkins has answered 401 to MaxUnauthorized requests in a row
+// (the client re-reads the token file after each). The token will not fix itself; returning from
+// Run gives up the Lease (cmd/provisioner releases it), so a standby whose token works takes over.
+func (c *Controller) refusedTooOften() error {
+	counter, ok := c.jenkins.(unauthorizedCounter)
+	if !ok || c.cfg.MaxUnauthorized < 0 {
+		return nil
+	}
+	if n := counter.ConsecutiveUnauthorized(); n >= c.cfg.MaxUnauthorized {
+		return fmt.Errorf("lifecycle: Jenkins answered %d requests in a row with 401 (PROVISIONER_MAX_UNAUTHORIZED=%d): %w",
+			n, c.cfg.MaxUnauthorized, jenkins.ErrUnauthorized)
+	}
+	return nil
 }
 
 // Ready reports whether the controller has synced caches and read Jenkins successfully lately.
@@ -172,9 +231,16 @@ func (c *Controller) ensurePlaceholder(ctx context.Context) error {
 // trimForCache drops what the controller never reads from cached pods and Secrets: managedFields
 // are often the largest part of an object, and with a thousand agents the cache is most of the
 // process's memory.
+//
+// Agent Secrets lose their data too: each holds an agent's Jenkins secret, the controller never
+// reads it back (it deletes and owns Secrets by name and UID), and what is not in memory cannot leak
+// through a heap dump or a debug handler.
 func trimForCache(obj any) (any, error) {
 	if m, ok := obj.(metav1.Object); ok {
 		m.SetManagedFields(nil)
+	}
+	if s, ok := obj.(*corev1.Secret); ok {
+		s.Data, s.StringData = nil, nil
 	}
 	return obj, nil
 }
@@ -208,6 +274,7 @@ func (c *Controller) apply(d Decision) {
 	}
 	c.metrics.setAgents(d.Agents)
 	c.metrics.setWaiting(d.Waiting)
+	c.metrics.setForeign(d.Foreign)
 	for _, w := range d.Status.Waiting {
 		if w.Why.Kind != WaitStarting {
 			c.log.Debug("builds wait", zap.String("label", w.Label), zap.String("template", w.Template), zap.Int("builds", w.Builds),
@@ -275,6 +342,18 @@ func (c *Controller) notify(n Notice) {
 			c.recorder.Eventf(n.Pod, corev1.EventTypeWarning, "AgentEvicted", "Agent %s %s; no build ran on it", n.Agent, n.Reason.Detail)
 			log.Info("agent evicted by Kueue before a build", zap.String("reason", n.Reason.Detail))
 		}
+	case NoticeForeign:
+		// Never deleted nor counted: someone else made it (another installation, a person, an
+		// attacker naming a pod after a Secret). Say so once; an operator decides.
+		c.log.Warn("object looks like one of ours but this installation did not make it; leaving it alone",
+			zap.String("kind", n.Object), zap.String("name", n.Agent), zap.String("reason", n.Reason.Detail))
+		if n.Pod != nil {
+			c.recorder.Eventf(n.Pod, corev1.EventTypeWarning, "ForeignAgentPod", "Pod %s carries the provisioner's labels but was not made by installation %s: left alone, not counted",
+				n.Agent, c.cfg.Identity.ID)
+		}
+	case NoticeBadDemand:
+		c.log.Warn("queued build asks for a label that cannot be read; serving the rest of the queue",
+			zap.Int64("queueItem", n.QueueID), zap.String("reason", n.Reason.Detail))
 	case NoticeUnserved:
 		c.log.Info("builds wait for a label no template serves", zap.String("label", n.Label), zap.Int("builds", n.Builds))
 	case NoticeSuspended:

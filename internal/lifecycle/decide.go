@@ -27,6 +27,8 @@ type DecideConfig struct {
 	// ResumeSettle: how long after Jenkins came back a marked, connected, idle agent is held rather
 	// than judged done (its resumed node block may not be queued yet).
 	ResumeSettle time.Duration
+	// Identity tells our nodes and pods from everybody else's (identity.go).
+	Identity Identity
 }
 
 // ActionKind names what an action does.
@@ -88,6 +90,11 @@ const (
 	NoticeLost         NoticeKind = "AgentLost"
 	// NoticeEvicted: Kueue evicted the agent's pod (Build: the build it took with it, if any).
 	NoticeEvicted NoticeKind = "AgentEvicted"
+	// NoticeForeign: a pod with our labels or a node with our marker that this installation did
+	// not make; it is reported once and never deleted nor counted.
+	NoticeForeign NoticeKind = "ForeignObject"
+	// NoticeBadDemand: a queued build whose label cannot be read (too long, too deep).
+	NoticeBadDemand NoticeKind = "UnreadableDemand"
 )
 
 // Notice is an observation decide made once; act reports it (Event, log, metric).
@@ -107,6 +114,9 @@ type Notice struct {
 	Builds int
 	// Code and Detail of a refusal.
 	Code string
+	// Object is what a foreign notice is about ("pod", "node"); QueueID the build of a bad demand.
+	Object  string
+	QueueID int64
 }
 
 // Decision is what one poll decided.
@@ -123,6 +133,8 @@ type Decision struct {
 	// Agents counts agents by template and state; Waiting counts builds by label and wait reason.
 	Agents  map[AgentKey]int
 	Waiting map[WaitKey]int
+	// Foreign counts the objects that look like ours but are not, by kind ("pod", "node").
+	Foreign map[string]int
 }
 
 // AgentKey and WaitKey are the label sets of the agent and waiting-build gauges.
@@ -140,7 +152,7 @@ type WaitKey struct {
 // polls, the settings and the time. It does no I/O, takes no lock, reads no clock and logs nothing,
 // so every rule can be tested with a snapshot in and actions out.
 func Decide(snap Snapshot, mem Memory, cfg DecideConfig, now time.Time) Decision {
-	d := Decision{Memory: mem.clone(), Agents: map[AgentKey]int{}, Waiting: map[WaitKey]int{}}
+	d := Decision{Memory: mem.clone(), Agents: map[AgentKey]int{}, Waiting: map[WaitKey]int{}, Foreign: map[string]int{}}
 	if !snap.JenkinsFresh {
 		// Refused connections, the start-up page, timeouts: every agent is held as it is until a
 		// fresh, complete view arrives. The memory notes the outage so that its length is not
@@ -155,6 +167,7 @@ func Decide(snap Snapshot, mem Memory, cfg DecideConfig, now time.Time) Decision
 		d.Memory.JenkinsDownSince, d.Memory.JenkinsBack = time.Time{}, snap.At
 	}
 	w := newWorld(snap, cfg, d.Memory.JenkinsBack, now)
+	d.foreign(w, now)
 	d.outcomes(snap.Outcomes, cfg)
 	evicted := d.evictions(w, snap.Evicted, now)
 	for _, a := range w.agents {
@@ -181,17 +194,38 @@ type world struct {
 	bound map[string][]string
 	// jenkinsBack is when Jenkins answered again after its last outage (zero: none seen).
 	jenkinsBack time.Time
+	// foreignPods and foreignNodes look like ours but are not (identity.go): left alone, not counted.
+	foreignPods  map[string]*corev1.Pod
+	foreignNodes []string
 }
 
 func newWorld(snap Snapshot, cfg DecideConfig, jenkinsBack, now time.Time) *world {
 	w := &world{snap: snap, byName: map[string]*Agent{}, pods: map[string]*corev1.Pod{}, nodes: map[string]bool{}, creating: map[string]string{},
-		bound: map[string][]string{}, jenkinsBack: jenkinsBack}
+		bound: map[string][]string{}, jenkinsBack: jenkinsBack, foreignPods: map[string]*corev1.Pod{}}
 	for _, d := range snap.Demand {
 		if d.Node != "" {
 			w.bound[d.Node] = append(w.bound[d.Node], d.TaskURL)
 		}
 	}
+	owners := map[string]nodeOwner{}
+	for i := range snap.Computers {
+		comp := &snap.Computers[i]
+		w.nodes[comp.Name] = true
+		owners[comp.Name], _ = nodeOwnership(cfg.Identity, comp)
+	}
 	for _, p := range snap.Pods {
+		switch cfg.Identity.podRecord(p) {
+		case recordOurs:
+		case recordNone:
+			// Made before creation records (a legacy agent, adopted with its node), or not ours.
+			if o := owners[p.Name]; o != nodeLegacy && o != nodeOurs {
+				w.foreignPods[p.Name] = p
+				continue
+			}
+		default:
+			w.foreignPods[p.Name] = p
+			continue
+		}
 		w.pods[p.Name] = p
 		w.byName[p.Name] = &Agent{Name: p.Name, Template: p.Labels[podtemplate.LabelTemplate], Pod: p}
 	}
@@ -200,14 +234,24 @@ func newWorld(snap Snapshot, cfg DecideConfig, jenkinsBack, now time.Time) *worl
 	}
 	for i := range snap.Computers {
 		comp := &snap.Computers[i]
-		w.nodes[comp.Name] = true
-		tmpl, _, ok := parseNodeDescription(comp.Description)
-		if !ok {
+		switch owners[comp.Name] {
+		case nodeNotMarked:
 			continue // not ours: the placeholder, static agents, the built-in node
+		case nodeForeign:
+			w.foreignNodes = append(w.foreignNodes, comp.Name)
+			continue
+		case nodeLegacy:
+			if w.pods[comp.Name] == nil {
+				// The format before installation ids names a namespace, not an installation:
+				// without a pod of ours beside it, it may be another cluster's.
+				w.foreignNodes = append(w.foreignNodes, comp.Name)
+				continue
+			}
 		}
+		desc, _ := parseNodeDescription(comp.Description)
 		a := w.byName[comp.Name]
 		if a == nil {
-			a = &Agent{Name: comp.Name, Template: tmpl}
+			a = &Agent{Name: comp.Name, Template: desc.Template}
 			w.byName[comp.Name] = a
 		}
 		a.Computer = comp
@@ -379,8 +423,8 @@ func (w *world) orphanExpired(a *Agent, cfg DecideConfig) bool {
 	if a.Computer == nil {
 		return false
 	}
-	_, created, _ := parseNodeDescription(a.Computer.Description)
-	return w.snap.At.Sub(created) > cfg.OrphanGrace
+	desc, _ := parseNodeDescription(a.Computer.Description)
+	return w.snap.At.Sub(desc.Created) > cfg.OrphanGrace
 }
 
 // secrets removes per-agent Secrets whose pod is gone, and gives an owner to those whose pod exists
@@ -398,6 +442,9 @@ func (d *Decision) secrets(w *world, cfg DecideConfig) {
 		}
 		if w.nodes[s.Name] {
 			continue // the node's own orphan handling removes both
+		}
+		if _, foreign := w.foreignPods[s.Name]; foreign {
+			continue // a foreign pod's Secret is not ours to judge
 		}
 		d.Actions = append(d.Actions, Action{Kind: ActDeleteSecret, Agent: s.Name, Template: s.Labels[podtemplate.LabelTemplate], Secret: s})
 	}
@@ -424,4 +471,28 @@ func kueueEvictionOf(pod *corev1.Pod) (Reason, bool) {
 		return Reason{}, false
 	}
 	return kueueEviction(pod)
+}
+
+// foreign reports, once each, the pods and nodes that look like ours but that this installation did
+// not make, and counts them for provisioner_foreign_objects.
+func (d *Decision) foreign(w *world, now time.Time) {
+	names := make([]string, 0, len(w.foreignPods))
+	for name := range w.foreignPods {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		d.Foreign["pod"]++
+		if d.Memory.once("foreign/pod/"+name, now) {
+			d.Notices = append(d.Notices, Notice{Kind: NoticeForeign, Object: "pod", Agent: name, Pod: w.foreignPods[name],
+				Reason: Reason{Kind: KindOther, Detail: "pod carries the provisioner's labels but no creation record of this installation"}})
+		}
+	}
+	for _, name := range w.foreignNodes {
+		d.Foreign["node"]++
+		if d.Memory.once("foreign/node/"+name, now) {
+			d.Notices = append(d.Notices, Notice{Kind: NoticeForeign, Object: "node", Agent: name,
+				Reason: Reason{Kind: KindOther, Detail: "Jenkins node carries the provisioner's marker but not this installation's identity"}})
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"fmt"
 	"sort"
 	"time"
 
@@ -128,14 +129,21 @@ func (w *world) mapDemand() (served, map[string]*unservedLabel, map[int64]string
 	return out, unserved, labelOf
 }
 
+// unreadableLabel stands for the label of builds whose why could not be read, on the status page and
+// in provisioner_builds_waiting.
+const unreadableLabel = "(unreadable)"
+
 // templateFor names the template serving a build, the label (for the page, logs and metrics), and
 // why no template does.
 func (w *world) templateFor(d jenkins.Demand) (string, string, WaitReason) {
 	set := w.snap.Templates
 	noTemplate := WaitReason{Kind: WaitNoTemplate}
 	switch {
+	case d.Err != nil:
+		// A hostile or broken why: this build is served by no template; the rest of the queue is.
+		return "", unreadableLabel, WaitReason{Kind: WaitUnreadable, Detail: d.Err.Error()}
 	case d.Label != "":
-		if t, ok := set.Select(d.Label); ok {
+		if t, ok := set.SelectWith(w.snap.LabelCache, d.Label); ok {
 			return t.Name, d.Label, WaitReason{}
 		}
 		return "", d.Label, noTemplate
@@ -165,7 +173,7 @@ func (w *world) templateFor(d jenkins.Demand) (string, string, WaitReason) {
 			}
 			expr = jl.Expr
 		}
-		if t, ok := set.Select(expr); ok {
+		if t, ok := set.SelectWith(w.snap.LabelCache, expr); ok {
 			return t.Name, expr, WaitReason{}
 		}
 		return "", expr, noTemplate
@@ -227,6 +235,11 @@ func (d *Decision) demand(w *world, cfg DecideConfig, now time.Time) {
 		return
 	}
 	waiting, unserved, labelOf := w.mapDemand()
+	for _, q := range w.snap.Demand {
+		if q.Err != nil && d.Memory.once(fmt.Sprintf("unreadable/%d", q.QueueID), now) {
+			d.Notices = append(d.Notices, Notice{Kind: NoticeBadDemand, QueueID: q.QueueID, Reason: Reason{Kind: KindOther, Detail: q.Err.Error()}})
+		}
+	}
 	for label, u := range unserved {
 		if u.Why.Kind == WaitResuming {
 			continue // served by its own agent

@@ -115,7 +115,7 @@ func newTestController(t *testing.T, objects ...*corev1.Pod) (*Controller, *fake
 	t.Helper()
 	kube := fake.NewClientset()
 	jc := &fakeJenkins{fail: map[string]error{}, jobLabels: map[string]string{}}
-	c, err := New(zaptest.NewLogger(t), jc, kube, staticTemplates{testTemplates()}, nil, Config{Namespace: "ci", JenkinsURL: "http://j/"})
+	c, err := New(zaptest.NewLogger(t), jc, kube, staticTemplates{testTemplates()}, nil, Config{Namespace: "ci", JenkinsURL: "http://j/", Identity: testID})
 	if err != nil {
 		t.Fatal(err)
 	}

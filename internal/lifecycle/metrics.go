@@ -21,6 +21,7 @@ type Metrics struct {
 	finishedToDeleted *prometheus.HistogramVec
 	kubeErrors        *prometheus.CounterVec
 	pollDuration      prometheus.Histogram
+	foreign           *prometheus.GaugeVec
 
 	mu      sync.Mutex
 	waiting map[WaitKey]bool // the waiting series published last
@@ -76,10 +77,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "provisioner_poll_duration_seconds", Help: "One poll: reading Jenkins and deciding.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
 		}),
+		foreign: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "provisioner_foreign_objects", Help: "Pods with the provisioner's labels and Jenkins nodes with its marker that this installation did not make (left alone), by kind.",
+		}, []string{"kind"}),
 		waiting: map[WaitKey]bool{},
 	}
 	reg.MustRegister(m.buildsWaiting, m.agents, m.provisioned, m.completed, m.failed, m.lost, m.buildsLost, m.queueToPod, m.queueToOnline,
-		m.finishedToDeleted, m.kubeErrors, m.pollDuration)
+		m.finishedToDeleted, m.kubeErrors, m.pollDuration, m.foreign)
 	return m
 }
 
@@ -105,5 +109,12 @@ func (m *Metrics) setAgents(counts map[AgentKey]int) {
 	m.agents.Reset()
 	for k, n := range counts {
 		m.agents.WithLabelValues(k.Template, string(k.State)).Set(float64(n))
+	}
+}
+
+// setForeign publishes the count of foreign objects (both kinds always, so a zero is visible).
+func (m *Metrics) setForeign(counts map[string]int) {
+	for _, kind := range []string{"pod", "node"} {
+		m.foreign.WithLabelValues(kind).Set(float64(counts[kind]))
 	}
 }

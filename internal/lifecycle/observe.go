@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/jenkins-agent-provisioner/provisioner/internal/jenkins"
+	"github.com/jenkins-agent-provisioner/provisioner/internal/labelexpr"
 	"github.com/jenkins-agent-provisioner/provisioner/internal/podtemplate"
 )
 
@@ -45,6 +46,9 @@ type Snapshot struct {
 	Gone map[string]Reason
 	// Evicted are pods of ours the watch saw Kueue evict (kept a while; decide tells each once).
 	Evicted []Eviction
+	// LabelCache parses each distinct label expression once across polls (nil: no cache). It is a
+	// memo, not state: decide's answers are the same with or without it.
+	LabelCache *labelexpr.Cache
 }
 
 // JobLabel is the label expression a freestyle job asks for, or why it is not known.
@@ -81,7 +85,7 @@ const (
 // other way round it would show up as a busy agent and a waiting build, and a second agent would be
 // created for a build that already has one.
 func (c *Controller) observe(ctx context.Context) (Snapshot, error) {
-	snap := Snapshot{At: c.now(), Templates: c.templates.Current(), Outcomes: c.act.drainOutcomes()}
+	snap := Snapshot{At: c.now(), Templates: c.templates.Current(), Outcomes: c.act.drainOutcomes(), LabelCache: c.labelCache}
 	snap.Evicted = c.evictions.list(snap.At)
 	err := c.observeJenkins(ctx, &snap)
 	// The cluster's side after Jenkins', and creations before pods: a creation that ends between the

@@ -29,6 +29,8 @@ const (
 	// WaitResuming: the item is bound to an agent of ours by name (a node block resumed after a
 	// restart); that agent, not a new one, serves it.
 	WaitResuming WaitKind = "Resuming"
+	// WaitUnreadable: the build's label is too long or too deeply nested to read (Detail says which).
+	WaitUnreadable WaitKind = "LabelUnreadable"
 )
 
 // WaitReason is why builds of one label wait: Kind for metrics, Detail and Until for people.
