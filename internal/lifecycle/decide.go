@@ -305,7 +305,7 @@ func (d *Decision) agent(w *world, a *Agent, cfg DecideConfig, now time.Time) {
 	case Suspended:
 		d.suspended(w, a, base, cfg)
 	case Resuming:
-		d.resuming(a, base, now)
+		d.resuming(w, a, base, now)
 	case Lost:
 		base.Build = markedBuild(a.Computer)
 		if d.Memory.once("lost/"+a.Name, now) {

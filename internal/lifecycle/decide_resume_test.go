@@ -68,6 +68,12 @@ func TestDecideRestartsAndLosses(t *testing.T) {
 			waits: []string{"node:nodejs-a→: 1 Resuming (bound to agent nodejs-a)"},
 		},
 		{
+			name:  "while a build its template serves waits, the mark stays: that build gets an agent of its own first",
+			world: newTestWorld().agent("nodejs-a", "maven", time.Minute, markedRun).demand(resumedBlock("nodejs-a")).build(1, "maven", time.Second),
+			mem:   wasOnline,
+			want:  []string{"Create maven queued-1s"},
+		},
+		{
 			name:    "a node block bound to a disconnected agent waits for it to reconnect",
 			world:   newTestWorld().agent("nodejs-a", "maven", time.Minute, markedRun, disconnected).demand(resumedBlock("nodejs-a")),
 			mem:     wasOnline,
