@@ -145,6 +145,26 @@ func TestDecideRestartsAndLosses(t *testing.T) {
 			},
 		},
 		{
+			name:  "a failed read or two is no outage: nothing is judged from it",
+			world: newTestWorld().agent("nodejs-a", "maven", time.Minute, markedRun),
+			mem:   func(m *Memory) { wasOnline(m); m.JenkinsDownSince = t0.Add(-3 * time.Second) },
+			want:  []string{"Finish nodejs-a"},
+			check: func(t *testing.T, d Decision) {
+				if !d.Memory.JenkinsBack.IsZero() || !d.Memory.JenkinsDownSince.IsZero() {
+					t.Errorf("memory back %v, down since %v; want neither", d.Memory.JenkinsBack, d.Memory.JenkinsDownSince)
+				}
+			},
+		},
+		{
+			name:  "a short outage in which Jenkins showed its start-up page is a restart",
+			world: newTestWorld().agent("nodejs-a", "maven", time.Minute, markedRun),
+			mem: func(m *Memory) {
+				wasOnline(m)
+				m.JenkinsDownSince, m.JenkinsRestarting = t0.Add(-3*time.Second), true
+			},
+			want: []string{},
+		},
+		{
 			name:    "a pod deleted by someone else under its build: node and pod go at once",
 			world:   newTestWorld().pod("nodejs-a", "maven", time.Minute, deleting).node("nodejs-a", "maven", time.Minute, markedRun),
 			want:    []string{"Lose nodejs-a build=" + run + " DeletedExternally"},

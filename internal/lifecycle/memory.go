@@ -23,6 +23,8 @@ type Memory struct {
 	// is when it was fresh again after the last outage. Jenkins down or starting is no evidence
 	// about agents, and the time it was down does not count against them.
 	JenkinsDownSince, JenkinsBack time.Time
+	// JenkinsRestarting: the outage under way showed Jenkins' start-up page.
+	JenkinsRestarting bool
 }
 
 // Backoff is one template's state after failures: base, 2×base, 4×base … capped, from the last one.
@@ -41,7 +43,8 @@ func NewMemory() Memory {
 // clone copies the memory so that decide never changes the one it was given.
 func (m Memory) clone() Memory {
 	out := Memory{Backoff: maps.Clone(m.Backoff), SurplusSince: maps.Clone(m.SurplusSince), Seen: maps.Clone(m.Seen),
-		Failures: append([]FailureRecord(nil), m.Failures...), JenkinsDownSince: m.JenkinsDownSince, JenkinsBack: m.JenkinsBack}
+		Failures: append([]FailureRecord(nil), m.Failures...), JenkinsDownSince: m.JenkinsDownSince, JenkinsBack: m.JenkinsBack,
+		JenkinsRestarting: m.JenkinsRestarting}
 	if out.Backoff == nil {
 		out.Backoff = map[string]Backoff{}
 	}
