@@ -148,6 +148,9 @@ type WaitKey struct {
 	Reason WaitKind
 }
 
+// outageMin is how long Jenkins must be unreadable, short of a restart, to count as an outage.
+const outageMin = 10 * time.Second
+
 // Decide is the controller's whole judgement: a pure function of one snapshot, the memory of earlier
 // polls, the settings and the time. It does no I/O, takes no lock, reads no clock and logs nothing,
 // so every rule can be tested with a snapshot in and actions out.
@@ -161,10 +164,16 @@ func Decide(snap Snapshot, mem Memory, cfg DecideConfig, now time.Time) Decision
 		if d.Memory.JenkinsDownSince.IsZero() {
 			d.Memory.JenkinsDownSince = now
 		}
+		d.Memory.JenkinsRestarting = d.Memory.JenkinsRestarting || snap.JenkinsStarting
 		return d
 	}
-	if !d.Memory.JenkinsDownSince.IsZero() {
-		d.Memory.JenkinsDownSince, d.Memory.JenkinsBack = time.Time{}, snap.At
+	if down := d.Memory.JenkinsDownSince; !down.IsZero() {
+		// A failed read now and then (a 5xx page, a reset) is no outage: only a restart, or
+		// Jenkins unreachable for outageMin, moves the time agents are judged from.
+		if d.Memory.JenkinsRestarting || snap.At.Sub(down) >= outageMin {
+			d.Memory.JenkinsBack = snap.At
+		}
+		d.Memory.JenkinsDownSince, d.Memory.JenkinsRestarting = time.Time{}, false
 	}
 	w := newWorld(snap, cfg, d.Memory.JenkinsBack, now)
 	d.foreign(w, now)
@@ -358,7 +367,7 @@ func (d *Decision) agent(w *world, a *Agent, cfg DecideConfig, now time.Time, ev
 	case Suspended:
 		d.suspended(w, a, base, cfg)
 	case Resuming:
-		d.resuming(a, base, now)
+		d.resuming(w, a, base, now)
 	case Lost:
 		base.Build = markedBuild(a.Computer)
 		if base.Build == "" {

@@ -73,6 +73,23 @@ func (w *world) boundTo(a *Agent, resumed bool) bool {
 	return build != "" && slices.Contains(urls, build)
 }
 
+// competes reports whether a build waits that the agent's template would serve: one that could
+// take the agent the moment its mark is off.
+func (w *world) competes(a *Agent) bool {
+	if w.snap.Templates == nil {
+		return false
+	}
+	for _, d := range w.snap.Demand {
+		if d.Node == a.Name {
+			continue
+		}
+		if name, _, _ := w.templateFor(d); name == a.Template {
+			return true
+		}
+	}
+	return false
+}
+
 // suspended keeps a suspended agent for the reconnect grace, then lets it go with the reason.
 func (d *Decision) suspended(w *world, a *Agent, base Action, cfg DecideConfig) {
 	since, ok := d.Memory.Seen["suspended/"+a.Name]
@@ -96,11 +113,19 @@ func (d *Decision) suspended(w *world, a *Agent, base Action, cfg DecideConfig) 
 }
 
 // resuming brings an agent online for the node block bound to it, once.
-func (d *Decision) resuming(a *Agent, base Action, now time.Time) {
+func (d *Decision) resuming(w *world, a *Agent, base Action, now time.Time) {
 	if d.Memory.once("resumed/"+a.Name, now) {
 		d.Notices = append(d.Notices, Notice{Kind: NoticeResuming, Agent: a.Name, Template: a.Template, Pod: a.Pod, Build: markedBuild(a.Computer)})
 	}
 	if a.Marked {
+		// Jenkins hands the node to the block once the mark is off, but the instant the block ends
+		// (at once, if its step ended during the outage) any waiting build the node's labels serve
+		// would take it before the mark is back. So the mark comes off only while no such build
+		// waits: those get agents of their own first (the plan makes them), well within Jenkins'
+		// wait for the block's node.
+		if w.competes(a) {
+			return
+		}
 		base.Kind, base.Build, base.Reason = ActResume, markedBuild(a.Computer), Reason{}
 		d.Actions = append(d.Actions, base)
 		return

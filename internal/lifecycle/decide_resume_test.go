@@ -68,6 +68,12 @@ func TestDecideRestartsAndLosses(t *testing.T) {
 			waits: []string{"node:nodejs-a→: 1 Resuming (bound to agent nodejs-a)"},
 		},
 		{
+			name:  "while a build its template serves waits, the mark stays: that build gets an agent of its own first",
+			world: newTestWorld().agent("nodejs-a", "maven", time.Minute, markedRun).demand(resumedBlock("nodejs-a")).build(1, "maven", time.Second),
+			mem:   wasOnline,
+			want:  []string{"Create maven queued-1s"},
+		},
+		{
 			name:    "a node block bound to a disconnected agent waits for it to reconnect",
 			world:   newTestWorld().agent("nodejs-a", "maven", time.Minute, markedRun, disconnected).demand(resumedBlock("nodejs-a")),
 			mem:     wasOnline,
@@ -137,6 +143,26 @@ func TestDecideRestartsAndLosses(t *testing.T) {
 					t.Errorf("memory down since %v, back %v; want back at the view's time", d.Memory.JenkinsDownSince, d.Memory.JenkinsBack)
 				}
 			},
+		},
+		{
+			name:  "a failed read or two is no outage: nothing is judged from it",
+			world: newTestWorld().agent("nodejs-a", "maven", time.Minute, markedRun),
+			mem:   func(m *Memory) { wasOnline(m); m.JenkinsDownSince = t0.Add(-3 * time.Second) },
+			want:  []string{"Finish nodejs-a"},
+			check: func(t *testing.T, d Decision) {
+				if !d.Memory.JenkinsBack.IsZero() || !d.Memory.JenkinsDownSince.IsZero() {
+					t.Errorf("memory back %v, down since %v; want neither", d.Memory.JenkinsBack, d.Memory.JenkinsDownSince)
+				}
+			},
+		},
+		{
+			name:  "a short outage in which Jenkins showed its start-up page is a restart",
+			world: newTestWorld().agent("nodejs-a", "maven", time.Minute, markedRun),
+			mem: func(m *Memory) {
+				wasOnline(m)
+				m.JenkinsDownSince, m.JenkinsRestarting = t0.Add(-3*time.Second), true
+			},
+			want: []string{},
 		},
 		{
 			name:    "a pod deleted by someone else under its build: node and pod go at once",

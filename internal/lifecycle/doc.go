@@ -41,7 +41,7 @@
 // connection (Computer.Connected, from Jenkins' absoluteRemotePath), or an unmarked one that was
 // online, is Suspended and kept for ReconnectGrace; a queue item Jenkins binds to one of our agents by
 // name whose task is the run our busy mark names (a node block resumed after a restart) makes it
-// Resuming: its mark is cleared for exactly that item (SetOnline), it is marked again once busy, and no
+// Resuming: its mark is cleared for exactly that item (SetOnline) and set again at once, and no
 // agent is made for the item. While Jenkins is down or starting (Snapshot.JenkinsFresh false) decide
 // holds everything and Memory records the outage, whose length then never counts against connect
 // timeouts or orphan graces; for ResumeSettle after Jenkins is back a reconnected marked agent is held,

@@ -26,6 +26,8 @@ type Memory struct {
 	// Builds is the build each busy agent runs, by agent, kept while the agent exists: a Kueue
 	// eviction is told with the build it took, and by then Jenkins may show none on the node.
 	Builds map[string]string
+	// JenkinsRestarting: the outage under way showed Jenkins' start-up page.
+	JenkinsRestarting bool
 }
 
 // Backoff is one template's state after failures: base, 2×base, 4×base … capped, from the last one.
@@ -48,7 +50,7 @@ func NewMemory() Memory {
 func (m Memory) clone() Memory {
 	out := Memory{Backoff: maps.Clone(m.Backoff), SurplusSince: maps.Clone(m.SurplusSince), Seen: maps.Clone(m.Seen),
 		Failures: append([]FailureRecord(nil), m.Failures...), JenkinsDownSince: m.JenkinsDownSince, JenkinsBack: m.JenkinsBack,
-		Builds: maps.Clone(m.Builds)}
+		JenkinsRestarting: m.JenkinsRestarting, Builds: maps.Clone(m.Builds)}
 	if out.Builds == nil {
 		out.Builds = map[string]string{}
 	}

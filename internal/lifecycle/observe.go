@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -25,6 +26,8 @@ type Snapshot struct {
 	// the whole truth as of At. decide holds every decision while it is false: deleting or creating
 	// from a stale or partial picture is how builds get dropped and agents killed.
 	JenkinsFresh bool
+	// JenkinsStarting is true when Jenkins answered its start-up page (ErrStarting): it restarted.
+	JenkinsStarting bool
 	// Demand is the queue, node-named demand already resolved against Computers.
 	Demand []jenkins.Demand
 	// JobLabels are the label expressions of freestyle jobs whose queue items name no label, by task
@@ -88,6 +91,7 @@ func (c *Controller) observe(ctx context.Context) (Snapshot, error) {
 	snap := Snapshot{At: c.now(), Templates: c.templates.Current(), Outcomes: c.act.drainOutcomes(), LabelCache: c.labelCache}
 	snap.Evicted = c.evictions.list(snap.At)
 	err := c.observeJenkins(ctx, &snap)
+	snap.JenkinsStarting = errors.Is(err, jenkins.ErrStarting)
 	// The cluster's side after Jenkins', and creations before pods: a creation that ends between the
 	// two lists then shows in both (decide counts it once), never in neither.
 	snap.Creating = c.exp.list(snap.At)

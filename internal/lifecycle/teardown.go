@@ -110,15 +110,23 @@ func (c *Controller) finish(ctx context.Context, a Action) error {
 	return nil
 }
 
-// resume clears our mark on an agent whose node block Jenkins queued again bound to it (a restart),
-// so that exactly that block takes it (Jenkins holds other items off the node: ContinuedTask). The
-// busy watch is armed at once: the block starts within milliseconds and the mark must follow.
+// resume lets the node block Jenkins queued again bound to an agent of ours (a restart) take it: our
+// mark is cleared, and set again at once. Clearing it makes Jenkins hand the block the node
+// (Queue.maintain; other items are held off the node while the block waits: ContinuedTask); a task
+// already handed to an executor runs on a temporarily-offline node, which only refuses new ones. Left
+// unmarked, the node would take any waiting build matching its labels the instant the block ends,
+// which can be milliseconds later (a block whose step ended during the restart ends at once). If
+// Jenkins had not handed the block over before the mark came back, the next poll sees it still
+// queued and does this again.
 func (c *Controller) resume(ctx context.Context, a Action) error {
 	if err := c.jenkins.SetOnline(ctx, a.Agent); err != nil {
 		return fmt.Errorf("bring agent %s online for its resumed build: %w", a.Agent, err)
 	}
-	c.watch.arm()
-	c.logAgent(a).Info("agent brought online for its resumed build", zap.String("build", a.Build))
+	c.watch.arm() // should the mark below fail, the busy watch marks the agent once it is busy
+	if err := c.markBusy(ctx, a); err != nil {
+		return err
+	}
+	c.logAgent(a).Info("agent let its resumed build in", zap.String("build", a.Build))
 	return nil
 }
 
