@@ -152,7 +152,7 @@ func (w *world) templateFor(d jenkins.Demand) (string, string, WaitReason) {
 		// (PlaceholderTask.EnforceSelfLabel), which only that agent serves (see resume), never a
 		// new one; or an item whose label only that node carries.
 		if a, ok := w.byName[d.Node]; ok && a.Template != "" {
-			if a.State == Resuming || d.TaskURL != "" && d.TaskURL == markedBuild(a.Computer) {
+			if d.TaskURL != "" && d.TaskURL == markedBuild(a.Computer) || a.State == Resuming && !a.Marked {
 				return "", "node:" + d.Node, WaitReason{Kind: WaitResuming, Detail: "bound to agent " + d.Node}
 			}
 			// Jenkins names the one node that carries the label instead of the label: the build

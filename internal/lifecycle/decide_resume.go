@@ -66,11 +66,12 @@ func (w *world) boundTo(a *Agent, resumed bool) bool {
 	if len(urls) == 0 {
 		return false
 	}
-	if resumed {
-		return true
+	if build := markedBuild(a.Computer); build != "" {
+		return slices.Contains(urls, build)
 	}
-	build := markedBuild(a.Computer)
-	return build != "" && slices.Contains(urls, build)
+	// Unmarked (the mark could not be set again after it was cleared for the block): the item is
+	// taken to be the block it was cleared for.
+	return resumed
 }
 
 // competes reports whether a build waits that the agent's template would serve: one that could
@@ -79,9 +80,13 @@ func (w *world) competes(a *Agent) bool {
 	if w.snap.Templates == nil {
 		return false
 	}
+	own := markedBuild(a.Computer)
 	for _, d := range w.snap.Demand {
+		if d.Node == a.Name && d.TaskURL != "" && d.TaskURL == own {
+			continue // its own resumed block
+		}
 		if d.Node == a.Name {
-			continue
+			return true // an item whose label only this agent carries
 		}
 		if name, _, _ := w.templateFor(d); name == a.Template {
 			return true

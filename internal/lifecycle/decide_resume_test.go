@@ -74,6 +74,13 @@ func TestDecideRestartsAndLosses(t *testing.T) {
 			want:  []string{"Create maven queued-1s"},
 		},
 		{
+			name: "another build naming the agent (its label has no other node) is no resumed block, even after one was",
+			world: newTestWorld().agent("nodejs-a", "maven", time.Minute, markedRun).demand(resumedBlock("nodejs-a")).
+				demand(jenkins.Demand{QueueID: 3, Node: "nodejs-a", TaskURL: "http://j/job/other/1/", Kind: jenkins.KindPipeline, InQueueSince: t0.Add(-time.Second)}),
+			mem:  func(m *Memory) { wasOnline(m); m.Seen["resumed/nodejs-a"] = t0 },
+			want: []string{"Create maven queued-1s"},
+		},
+		{
 			name:    "a node block bound to a disconnected agent waits for it to reconnect",
 			world:   newTestWorld().agent("nodejs-a", "maven", time.Minute, markedRun, disconnected).demand(resumedBlock("nodejs-a")),
 			mem:     wasOnline,
