@@ -96,3 +96,17 @@ func (c *Config) setDefaults() error {
 	}
 	return nil
 }
+
+// decideConfig is the part of the settings decide applies.
+func (c *Config) decideConfig() DecideConfig {
+	return DecideConfig{
+		MaxAgents:             c.MaxAgents,
+		ReleaseGrace:          c.ReleaseGrace,
+		OrphanGrace:           c.OrphanGrace,
+		UnschedulableGrace:    c.UnschedulableGrace,
+		DefaultConnectTimeout: c.DefaultConnectTimeout,
+		ConfigErrorGrace:      15 * time.Second,
+		BackoffBase:           c.BackoffBase,
+		BackoffMax:            c.BackoffMax,
+	}
+}

@@ -1,34 +1,51 @@
 // Package lifecycle turns Jenkins build demand into agent pods, and finished agents into nothing.
 //
 // It is the only package that knows both Jenkins (through internal/jenkins) and Kubernetes pods
-// (through internal/podtemplate and client-go). Everything it decides is decided again on every poll
-// from what the world says, never from memory:
+// (through internal/podtemplate and client-go). Every poll is three stages, one file each:
 //
-//   - Jenkins says, in one poll of two requests, which builds wait for which label (the queue) and
-//     what every agent is doing (the computer list).
-//   - Kubernetes says, through a label-selected informer, which agent pods and Secrets exist, their
-//     phase and container states, and the annotations written when each pod was made (its template,
-//     connect timeout, pod retention), so in-flight agents keep the template they were made from.
+//   - observe (observe.go) does every read: Jenkins' computer list, then its queue (two requests with
+//     one deadline), node-named demand resolved against the computers, the label expressions of
+//     freestyle jobs whose queue items name none (a few at a time, within the poll's deadline,
+//     failures cached briefly), and the label-selected informer caches of our pods and Secrets. It
+//     returns one immutable Snapshot.
+//   - decide (decide.go, decide_demand.go, state.go's classify) is a pure function of the snapshot,
+//     the Memory that must survive polls (per-template backoff, release grace, one-shot event keys,
+//     recent failures), the DecideConfig and the time. It returns a Decision: the actions, the
+//     notices (Events, log lines, metrics to report), the next memory, and the status and gauges.
+//     It does no I/O, takes no lock, reads no clock and logs nothing, so each rule is a table test.
+//   - act (act.go) performs the actions through client-go's typed rate-limited work queues keyed by
+//     agent name (busy marks in a lane of their own), so two steps on one agent never race; the
+//     steps are in provision.go and teardown.go. busywatch.go is the fast path for busy marks.
 //
-// From those two views every agent of ours gets a state (see classify): Starting, Idle, Busy, Done,
-// Failed, Released or an orphan. The plan (see plan) compares the agents that are not yet busy with the
-// builds waiting per template and creates the missing ones within the per-template and global caps,
-// counted from live pods plus the creations still on their way into the informer cache (the
-// ReplicaSet controller's "expectations", the only in-memory count, and one that a restart may drop
-// because a re-list then shows the truth).
-//
-// The only memory kept across polls that changes a decision is per-template failure backoff and the
-// release grace; a restart forgets both, which costs at most one early retry or one grace period.
+// From the two views every agent gets a state (classify): Starting, Idle, Busy, Done, Failed,
+// Released, Terminating, Retained or Orphan, with a typed Reason (reason.go) whose Kind metrics and
+// Events use. The plan compares the agents not yet busy with the builds waiting per template and
+// creates the missing ones within the per-template and global caps, counted from live pods plus the
+// creations in flight (expectations.go: an expectation ends only with its step, and when the informer
+// shows the pod). For every waiting label decide says why no agent is being made for it (waiting.go).
 //
 // Provisioning order, so that a crash between any two steps leaves only things the reaper recognises:
-// Jenkins node (description carries a marker and its creation time) → agent secret (read from
-// jenkins-agent.jnlp) → Pod (labelled, annotated) → Secret (labelled, owned by the pod). A node
+// Jenkins node (description carries a marker and its creation time, nodedesc.go) → agent secret (read
+// from jenkins-agent.jnlp) → Pod (labelled, annotated) → Secret (labelled, owned by the pod). A node
 // without a pod, a Secret without a pod, and a pod without a node are each removed once older than a
 // grace period; a pod whose Secret never came fails with CreateContainerConfigError and is removed.
+// Every delete names the cached object's UID as a precondition.
 //
 // One build per agent: the moment an agent is seen busy it is marked temporarily offline in Jenkins, so
 // no second build lands on it; once its executors are idle again it is done and deleted. While any agent
-// of ours is online, idle and unmarked (the only window in which Jenkins may hand it a build), a busy
+// of ours is online, idle and unmarked (the only window in which Jenkins may hand it a build), the busy
 // watch polls the computer list alone at BusyPollInterval, which bounds the shortest build guaranteed
 // its own pod without adding requests to the regular poll.
+//
+// Seams for what comes next (not implemented here):
+//
+//   - A new agent state (Suspended: a node disconnected by a Jenkins restart, kept for a reconnect
+//     grace; Queued: a pod held by a Kueue scheduling gate; Ready: a warm idle agent) is one more State
+//     constant in state.go, one more case in classify placed before the cases it must win against,
+//     and one more case in Decision.agent (decide.go) saying what the state asks for; plan counting
+//     (world.loads in decide_demand.go) decides whether it serves waiting builds.
+//   - Snapshot.JenkinsFresh is false when either Jenkins read failed; Decide then holds every decision
+//     (Decision.Hold). A rule that should act while Jenkins is down (or keep Suspended agents through a
+//     restart) starts from that flag.
+//   - A new reason a build waits is one WaitKind in waiting.go, set in planCreates or templateFor.
 package lifecycle

@@ -21,8 +21,7 @@ type Metrics struct {
 	pollDuration      prometheus.Histogram
 
 	mu      sync.Mutex
-	pending map[string]int // builds waiting per label, gathered during one poll
-	labels  map[string]bool
+	waiting map[WaitKey]bool // the waiting series published last
 }
 
 // latencyBuckets span 50 ms to about 7 minutes: agents come in well under a second of provisioning
@@ -36,8 +35,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	m := &Metrics{
 		buildsWaiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "provisioner_builds_waiting", Help: "Builds waiting in the Jenkins queue, by label expression.",
-		}, []string{"label"}),
+			Name: "provisioner_builds_waiting", Help: "Builds waiting in the Jenkins queue, by label expression and why no agent is being made for them (reason).",
+		}, []string{"label", "reason"}),
 		agents: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "provisioner_agents", Help: "Agents of ours by template and state.",
 		}, []string{"template", "state"}),
@@ -69,43 +68,34 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "provisioner_poll_duration_seconds", Help: "One poll: reading Jenkins and deciding.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
 		}),
-		pending: map[string]int{},
-		labels:  map[string]bool{},
+		waiting: map[WaitKey]bool{},
 	}
 	reg.MustRegister(m.buildsWaiting, m.agents, m.provisioned, m.completed, m.failed, m.queueToPod, m.queueToOnline,
 		m.finishedToDeleted, m.kubeErrors, m.pollDuration)
 	return m
 }
 
-// waiting counts one waiting build for label during a poll; setWaiting publishes the poll's counts.
-func (m *Metrics) waiting(label string) {
+// setWaiting publishes one poll's waiting builds and deletes the series of labels (and reasons) no
+// longer waiting, so a label that went away leaves no series behind.
+func (m *Metrics) setWaiting(counts map[WaitKey]int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if label == "" {
-		label = "(none)"
-	}
-	m.pending[label]++
-}
-
-func (m *Metrics) setWaiting() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for label := range m.labels {
-		if _, ok := m.pending[label]; !ok {
-			m.buildsWaiting.WithLabelValues(label).Set(0)
+	for k := range m.waiting {
+		if _, ok := counts[k]; !ok {
+			m.buildsWaiting.DeleteLabelValues(k.Label, string(k.Reason))
+			delete(m.waiting, k)
 		}
 	}
-	for label, n := range m.pending {
-		m.buildsWaiting.WithLabelValues(label).Set(float64(n))
-		m.labels[label] = true
+	for k, n := range counts {
+		m.buildsWaiting.WithLabelValues(k.Label, string(k.Reason)).Set(float64(n))
+		m.waiting[k] = true
 	}
-	m.pending = map[string]int{}
 }
 
 // setAgents publishes the count of agents per template and state.
-func (m *Metrics) setAgents(counts map[[2]string]int) {
+func (m *Metrics) setAgents(counts map[AgentKey]int) {
 	m.agents.Reset()
 	for k, n := range counts {
-		m.agents.WithLabelValues(k[0], k[1]).Set(float64(n))
+		m.agents.WithLabelValues(k.Template, string(k.State)).Set(float64(n))
 	}
 }

@@ -2,7 +2,6 @@ package lifecycle
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -17,28 +16,20 @@ import (
 	"github.com/jenkins-agent-provisioner/provisioner/internal/podtemplate"
 )
 
-// provisionAsync starts one agent for template t. The name is reserved as an expectation first, so
-// the next poll counts it before the informer has seen the pod.
-func (c *Controller) provisionAsync(ctx context.Context, t *podtemplate.Template, queuedAt time.Time) {
-	name := podtemplate.NewAgentName(t.Name)
-	c.mu.Lock()
-	c.expected[name] = expectation{template: t.Name, since: c.now()}
-	c.mu.Unlock()
-	c.start(name, func() {
-		if err := c.provision(ctx, t, name, queuedAt); err != nil {
-			c.mu.Lock()
-			delete(c.expected, name)
-			c.mu.Unlock()
-			if ctx.Err() == nil {
-				c.log.Warn("provision agent", zap.String("agent", name), zap.String("template", t.Name), zap.Error(err))
-			}
-		}
-	})
-}
-
 // provision creates one agent: Jenkins node → its secret → Pod → Secret owned by the pod. A crash
 // between any two steps leaves a node with our marker, or a labelled pod, that the reaper removes.
-func (c *Controller) provision(ctx context.Context, t *podtemplate.Template, name string, queuedAt time.Time) error {
+//
+// The creation's expectation (registered when the action was queued) ends with this step: at once if
+// it failed, else once the informer shows the pod.
+func (c *Controller) provision(ctx context.Context, a Action) {
+	err := c.create(ctx, a.Spec, a.Agent, a.QueuedAt)
+	c.exp.ended(a.Agent, err == nil, c.now())
+	if err != nil && ctx.Err() == nil {
+		c.log.Warn("provision agent", zap.String("agent", a.Agent), zap.String("template", a.Template), zap.Error(err))
+	}
+}
+
+func (c *Controller) create(ctx context.Context, t *podtemplate.Template, name string, queuedAt time.Time) error {
 	log := c.log.With(zap.String("agent", name), zap.String("template", t.Name))
 	mode := jenkins.ModeExclusive
 	if t.Mode == podtemplate.ModeNormal {
@@ -97,7 +88,7 @@ func (c *Controller) provision(ctx context.Context, t *podtemplate.Template, nam
 	if _, err := c.kube.CoreV1().Secrets(c.cfg.Namespace).Create(ctx, sec, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		c.kubeError("create", "secrets", err)
 		c.refused(t, pod, err)
-		if derr := c.kube.CoreV1().Pods(c.cfg.Namespace).Delete(context.WithoutCancel(ctx), name, metav1.DeleteOptions{}); derr != nil && !apierrors.IsNotFound(derr) {
+		if derr := c.kube.CoreV1().Pods(c.cfg.Namespace).Delete(context.WithoutCancel(ctx), name, byUID(created.UID)); derr != nil && !apierrors.IsNotFound(derr) {
 			log.Warn("delete pod whose Secret was refused (the reaper will retry)", zap.Error(derr))
 		}
 		c.undoNode(ctx, name, log)
@@ -112,13 +103,7 @@ func (c *Controller) provision(ctx context.Context, t *podtemplate.Template, nam
 	log.Info("agent pod created")
 	// Arm the busy watch now: this agent may connect, take a build and finish it before the next
 	// poll would have counted it.
-	c.mu.Lock()
-	c.exposed++
-	c.mu.Unlock()
-	select {
-	case c.exposedKick <- struct{}{}:
-	default:
-	}
+	c.watch.arm()
 	return nil
 }
 
@@ -129,34 +114,33 @@ func (c *Controller) undoNode(ctx context.Context, name string, log *zap.Logger)
 	}
 }
 
-// refused handles the apiserver saying no (quota, admission, conflict, throttling): the template
-// backs off like after an agent failure, and an Event on the would-be pod says why.
+// refused handles the apiserver saying no (quota, admission, conflict, throttling): the next poll's
+// decide backs the template off like after an agent failure and reports it.
 func (c *Controller) refused(t *podtemplate.Template, pod *corev1.Pod, err error) {
 	var status apierrors.APIStatus
 	code := "unknown"
 	if errors.As(err, &status) {
 		code = fmt.Sprint(status.Status().Code)
 	}
-	reason := "apiserver refused"
+	c.act.report(Outcome{At: c.now(), Agent: pod.Name, Template: t.Name, Reason: refusal(err), Code: code, Pod: pod})
+}
+
+// refusal classifies the apiserver's refusal of a creation.
+func refusal(err error) Reason {
+	kind, what := KindRefused, "apiserver refused"
 	switch {
 	case apierrors.IsForbidden(err) && strings.Contains(err.Error(), "exceeded quota"):
-		reason = "quota exceeded"
+		kind, what = KindQuotaExceeded, "quota exceeded"
 	case apierrors.IsForbidden(err):
-		reason = "forbidden"
+		kind, what = KindForbidden, "forbidden"
 	case apierrors.IsTooManyRequests(err):
-		reason = "throttled"
+		kind, what = KindThrottled, "throttled"
 	case apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err):
-		reason = "conflict"
+		kind, what = KindConflict, "conflict"
 	case apierrors.IsInvalid(err):
-		reason = "invalid pod"
+		kind, what = KindInvalid, "invalid pod"
 	}
-	wait := c.backoff.fail(t.Name, c.now())
-	c.metrics.failed.WithLabelValues(t.Name, strings.ReplaceAll(reason, " ", "_")).Inc()
-	c.recorder.Eventf(pod, corev1.EventTypeWarning, "ProvisioningRefused", "Cannot create agent pod for template %s: %s (HTTP %s): %v; backing off %s",
-		t.Name, reason, code, err, wait)
-	c.recordFailure(&Agent{Name: pod.Name, Template: t.Name}, fmt.Sprintf("%s: %v", reason, err))
-	c.log.Warn("apiserver refused the agent; backing the template off", zap.String("template", t.Name), zap.String("agent", pod.Name),
-		zap.String("reason", reason), zap.Duration("backoff", wait), zap.Error(err))
+	return Reason{Kind: kind, Detail: fmt.Sprintf("%s: %v", what, err)}
 }
 
 func (c *Controller) kubeError(verb, resource string, err error) {
@@ -166,10 +150,4 @@ func (c *Controller) kubeError(verb, resource string, err error) {
 		code = fmt.Sprint(status.Status().Code)
 	}
 	c.metrics.kubeErrors.WithLabelValues(verb, resource, code).Inc()
-}
-
-// ownerPatch is a merge patch setting a Secret's ownerReferences.
-func ownerPatch(s *corev1.Secret) []byte {
-	b, _ := json.Marshal(map[string]any{"metadata": map[string]any{"ownerReferences": s.OwnerReferences}})
-	return b
 }

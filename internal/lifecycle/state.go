@@ -34,15 +34,6 @@ const (
 	Orphan State = "orphan"
 )
 
-// Offline reasons we write on Jenkins nodes. They all start with reasonPrefix, which is how a
-// restarted provisioner recognises its own marks.
-const (
-	reasonPrefix   = "jenkins-agent-provisioner: "
-	reasonBusy     = reasonPrefix + "single-use agent, build running"
-	reasonReleased = reasonPrefix + "released, no build is waiting for it"
-	reasonFailed   = reasonPrefix + "failed: "
-)
-
 // Pod annotations written at creation, so decisions about an existing agent never depend on the
 // current template set (in-flight agents keep the template they were made from).
 const (
@@ -61,24 +52,11 @@ type Agent struct {
 	Computer *jenkins.Computer
 	State    State
 	// Reason says why an agent failed, was released, or is an orphan.
-	Reason string
+	Reason Reason
 	// Build is the URL of the build it runs, when busy.
 	Build string
 	// Marked is true when the node already carries one of our temporarily-offline marks.
 	Marked bool
-}
-
-// waitingFailures are container waiting reasons after which a kubelet will not start the container
-// without a change to the pod or the image: the agent can never connect.
-var waitingFailures = map[string]bool{
-	"ErrImagePull":               true,
-	"ImagePullBackOff":           true,
-	"InvalidImageName":           true,
-	"ErrImageNeverPull":          true,
-	"CreateContainerError":       true,
-	"CreateContainerConfigError": true,
-	"RunContainerError":          true,
-	"CrashLoopBackOff":           true,
 }
 
 // classifyOptions are the graces that turn a slow agent into a failed one.
@@ -96,31 +74,32 @@ type classifyOptions struct {
 // classify reads an agent's state from its pod and computer. pod or c may be nil, not both.
 // jenkinsSeenAt is when the computer list was read: a pod newer than that cannot be judged by its
 // node's absence.
-func classify(pod *corev1.Pod, c *jenkins.Computer, now, jenkinsSeenAt time.Time, o classifyOptions) (State, string) {
-	marked := c != nil && c.TemporarilyOffline && strings.HasPrefix(c.OfflineReason, reasonPrefix)
-
+//
+// A new state (Suspended, Queued, Ready: see the package doc) is one more constant above and one
+// more case here, placed before the cases it must win against.
+func classify(pod *corev1.Pod, c *jenkins.Computer, now, jenkinsSeenAt time.Time, o classifyOptions) (State, Reason) {
 	if pod == nil {
 		// A node of ours without its pod: provisioning crashed between node and pod, or the pod was
-		// deleted behind our back. The caller applies the grace from the node's description.
-		return Orphan, "Jenkins node without a pod"
+		// deleted behind our back. decide applies the grace from the node's description.
+		return Orphan, Reason{KindNodeWithoutPod, "Jenkins node without a pod"}
 	}
 	if pod.DeletionTimestamp != nil {
-		return Terminating, ""
+		return Terminating, Reason{}
 	}
 	if _, ok := pod.Annotations[annotationRetainUntil]; ok {
-		return Retained, ""
+		return Retained, Reason{}
 	}
 	if c != nil && c.Busy() {
-		return Busy, ""
+		return Busy, Reason{}
 	}
-	if marked {
+	if carriesOurMark(c) {
 		switch {
 		case strings.HasPrefix(c.OfflineReason, reasonBusy):
-			return Done, "build finished"
+			return Done, Reason{KindBuildFinished, "build finished"}
 		case strings.HasPrefix(c.OfflineReason, reasonFailed):
-			return Failed, strings.TrimPrefix(c.OfflineReason, reasonFailed)
+			return Failed, Reason{KindOther, strings.TrimPrefix(c.OfflineReason, reasonFailed)}
 		default:
-			return Released, strings.TrimPrefix(c.OfflineReason, reasonPrefix)
+			return Released, Reason{KindReleased, strings.TrimPrefix(c.OfflineReason, reasonPrefix)}
 		}
 	}
 	if c == nil {
@@ -131,32 +110,32 @@ func classify(pod *corev1.Pod, c *jenkins.Computer, now, jenkinsSeenAt time.Time
 		// when it is used. creationTimestamp has one-second resolution, hence the extra second.
 		created := pod.CreationTimestamp.Time
 		if !created.Add(time.Second).Before(jenkinsSeenAt) {
-			return Starting, ""
+			return Starting, Reason{}
 		}
 		// An agent that exited (its node deleted, by us before a crash or by someone) needs no grace.
 		if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
-			return Orphan, "agent exited and its Jenkins node is gone"
+			return Orphan, Reason{KindPodWithoutNode, "agent exited and its Jenkins node is gone"}
 		}
 		if jenkinsSeenAt.Sub(created) > o.OrphanGrace {
-			return Orphan, "agent pod without a Jenkins node"
+			return Orphan, Reason{KindPodWithoutNode, "agent pod without a Jenkins node"}
 		}
-		return Starting, ""
+		return Starting, Reason{}
 	}
 	switch pod.Status.Phase {
 	case corev1.PodSucceeded:
-		return Failed, "agent exited before running a build"
+		return Failed, Reason{KindAgentExited, "agent exited before running a build"}
 	case corev1.PodFailed:
-		return Failed, podFailureReason(pod, "pod failed")
+		return Failed, podFailureReason(pod)
 	}
-	if reason, failed := containerFailure(pod, now, o); failed {
-		return Failed, reason
+	if r, failed := containerFailure(pod, now, o); failed {
+		return Failed, r
 	}
 	if !c.Offline {
-		return Idle, ""
+		return Idle, Reason{}
 	}
 	if cond := podCondition(pod, corev1.PodScheduled); cond != nil && cond.Status == corev1.ConditionFalse &&
 		cond.Reason == corev1.PodReasonUnschedulable && now.Sub(cond.LastTransitionTime.Time) > o.UnschedulableGrace {
-		return Failed, fmt.Sprintf("Unschedulable for more than %s: %s", o.UnschedulableGrace, cond.Message)
+		return Failed, Reason{KindUnschedulable, fmt.Sprintf("Unschedulable for more than %s: %s", o.UnschedulableGrace, cond.Message)}
 	}
 	timeout := o.DefaultConnectTimeout
 	if v, err := time.ParseDuration(pod.Annotations[annotationConnectTimeout]); err == nil && v > 0 {
@@ -164,39 +143,43 @@ func classify(pod *corev1.Pod, c *jenkins.Computer, now, jenkinsSeenAt time.Time
 	}
 	// "Not online" is what the Jenkins view says, so the timeout is measured to the view's time.
 	if jenkinsSeenAt.Sub(pod.CreationTimestamp.Time) > timeout {
-		return Failed, fmt.Sprintf("agent not online within connectTimeout %s", timeout)
+		return Failed, Reason{KindConnectTimeout, fmt.Sprintf("agent not online within connectTimeout %s", timeout)}
 	}
-	return Starting, ""
+	return Starting, Reason{}
 }
 
 // containerFailure finds a container that can no longer become a running agent.
-func containerFailure(pod *corev1.Pod, now time.Time, o classifyOptions) (string, bool) {
+func containerFailure(pod *corev1.Pod, now time.Time, o classifyOptions) (Reason, bool) {
 	statuses := append(append([]corev1.ContainerStatus{}, pod.Status.InitContainerStatuses...), pod.Status.ContainerStatuses...)
 	for _, cs := range statuses {
-		if w := cs.State.Waiting; w != nil && waitingFailures[w.Reason] {
-			if w.Reason == "CreateContainerConfigError" && now.Sub(pod.CreationTimestamp.Time) < o.ConfigErrorGrace {
+		if w := cs.State.Waiting; w != nil {
+			kind, ok := waitingKinds[w.Reason]
+			if !ok {
 				continue
 			}
-			return describe(cs.Name, w.Reason, w.Message), true
+			if kind == KindCreateConfig && now.Sub(pod.CreationTimestamp.Time) < o.ConfigErrorGrace {
+				continue
+			}
+			return Reason{kind, describe(cs.Name, w.Reason, w.Message)}, true
 		}
 		if t := cs.State.Terminated; t != nil && t.ExitCode != 0 {
-			return describe(cs.Name, firstNonEmpty(t.Reason, "Error"), fmt.Sprintf("exit code %d %s", t.ExitCode, t.Message)), true
+			return Reason{KindCrash, describe(cs.Name, firstNonEmpty(t.Reason, "Error"), fmt.Sprintf("exit code %d %s", t.ExitCode, t.Message))}, true
 		}
 	}
-	return "", false
+	return Reason{}, false
 }
 
-func podFailureReason(pod *corev1.Pod, fallback string) string {
+func podFailureReason(pod *corev1.Pod) Reason {
 	statuses := append(append([]corev1.ContainerStatus{}, pod.Status.InitContainerStatuses...), pod.Status.ContainerStatuses...)
 	for _, cs := range statuses {
 		if t := cs.State.Terminated; t != nil && t.ExitCode != 0 {
-			return describe(cs.Name, firstNonEmpty(t.Reason, "Error"), fmt.Sprintf("exit code %d %s", t.ExitCode, t.Message))
+			return Reason{KindCrash, describe(cs.Name, firstNonEmpty(t.Reason, "Error"), fmt.Sprintf("exit code %d %s", t.ExitCode, t.Message))}
 		}
 	}
 	if pod.Status.Reason != "" {
-		return strings.TrimSpace(pod.Status.Reason + ": " + pod.Status.Message)
+		return Reason{KindPodFailed, strings.TrimSpace(pod.Status.Reason + ": " + pod.Status.Message)}
 	}
-	return fallback
+	return Reason{KindPodFailed, "pod failed"}
 }
 
 func describe(container, reason, message string) string {
@@ -220,21 +203,6 @@ func firstNonEmpty(s ...string) string {
 	for _, v := range s {
 		if v != "" {
 			return v
-		}
-	}
-	return ""
-}
-
-// currentBuild is the URL of the first build running on a computer.
-func currentBuild(c *jenkins.Computer) string {
-	if c == nil {
-		return ""
-	}
-	for _, list := range [][]jenkins.Executor{c.Executors, c.OneOffExecutors} {
-		for _, e := range list {
-			if e.Build != nil {
-				return e.Build.URL
-			}
 		}
 	}
 	return ""

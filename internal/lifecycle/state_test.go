@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -68,44 +67,49 @@ func TestClassify(t *testing.T) {
 		pod       *corev1.Pod
 		computer  *jenkins.Computer
 		want      State
+		wantKind  ReasonKind
 		wantInWhy string
 	}{
-		{"node made, pod pending", testPod(2 * time.Second), computer(), Starting, ""},
-		{"agent connected", testPod(5*time.Second, running), computer(online), Idle, ""},
-		{"build running", testPod(9*time.Second, running), computer(building), Busy, ""},
-		{"build running and marked stays busy", testPod(9*time.Second, running), computer(building, marked(reasonBusy+" (x)")), Busy, ""},
-		{"marked busy, build over", testPod(20*time.Second, running), computer(marked(reasonBusy + " (x)")), Done, "build finished"},
-		{"released", testPod(20*time.Second, running), computer(marked(reasonReleased)), Released, "released"},
-		{"someone else's offline mark is not ours", testPod(20*time.Second, running), computer(online, marked("maintenance")), Starting, ""},
-		{"image cannot be pulled", testPod(5*time.Second, waiting("ErrImagePull", `Failed to pull image "x"`)), computer(), Failed, "ErrImagePull (container jnlp): Failed to pull image \"x\""},
-		{"image pull back-off", testPod(5*time.Second, waiting("ImagePullBackOff", "Back-off")), computer(), Failed, "ImagePullBackOff"},
-		{"config error inside its grace", testPod(5*time.Second, waiting("CreateContainerConfigError", `secret "x" not found`)), computer(), Starting, ""},
-		{"config error past its grace", testPod(20*time.Second, waiting("CreateContainerConfigError", `secret "x" not found`)), computer(), Failed, "CreateContainerConfigError"},
+		{"node made, pod pending", testPod(2 * time.Second), computer(), Starting, "", ""},
+		{"agent connected", testPod(5*time.Second, running), computer(online), Idle, "", ""},
+		{"build running", testPod(9*time.Second, running), computer(building), Busy, "", ""},
+		{"build running and marked stays busy", testPod(9*time.Second, running), computer(building, marked(reasonBusy+" (x)")), Busy, "", ""},
+		{"marked busy, build over", testPod(20*time.Second, running), computer(marked(reasonBusy + " (x)")), Done, KindBuildFinished, "build finished"},
+		{"released", testPod(20*time.Second, running), computer(marked(reasonReleased)), Released, KindReleased, "released"},
+		{"someone else's offline mark is not ours", testPod(20*time.Second, running), computer(online, marked("maintenance")), Starting, "", ""},
+		{"image cannot be pulled", testPod(5*time.Second, waiting("ErrImagePull", `Failed to pull image "x"`)), computer(), Failed, KindImagePull, "ErrImagePull (container jnlp): Failed to pull image \"x\""},
+		{"image pull back-off", testPod(5*time.Second, waiting("ImagePullBackOff", "Back-off")), computer(), Failed, KindImagePull, "ImagePullBackOff"},
+		{"config error inside its grace", testPod(5*time.Second, waiting("CreateContainerConfigError", `secret "x" not found`)), computer(), Starting, "", ""},
+		{"config error past its grace", testPod(20*time.Second, waiting("CreateContainerConfigError", `secret "x" not found`)), computer(), Failed, KindCreateConfig, "CreateContainerConfigError"},
 		{"container crashed", testPod(5*time.Second, running, func(p *corev1.Pod) {
 			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "jnlp", State: corev1.ContainerState{
 				Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error"}}}}
-		}), computer(), Failed, "Error (container jnlp): exit code 1"},
-		{"pod failed", testPod(5*time.Second, func(p *corev1.Pod) { p.Status.Phase = corev1.PodFailed; p.Status.Reason = "Evicted" }), computer(), Failed, "Evicted"},
-		{"unschedulable within grace", testPod(30*time.Second, unschedulable(30*time.Second)), computer(), Starting, ""},
-		{"unschedulable past grace", testPod(2*time.Minute, unschedulable(2*time.Minute)), computer(), Failed, "Unschedulable for more than 1m0s"},
-		{"connect timeout from the pod's annotation", testPod(6*time.Minute, running), computer(), Failed, "agent not online within connectTimeout 5m0s"},
-		{"short connect timeout annotation", testPod(40*time.Second, running, func(p *corev1.Pod) { p.Annotations[annotationConnectTimeout] = "30s" }), computer(), Failed, "connectTimeout 30s"},
-		{"pod without node, young", testPod(10 * time.Second), nil, Starting, ""},
-		{"pod without node, past grace", testPod(time.Minute), nil, Orphan, "without a Jenkins node"},
-		{"pod newer than the Jenkins read is not judged", testPod(0), nil, Starting, ""},
-		{"pod made within a second of the read is not judged (timestamps have 1 s resolution)", testPod(1500 * time.Millisecond), nil, Starting, ""},
-		{"agent exited, node gone: no grace needed", testPod(10*time.Second, func(p *corev1.Pod) { p.Status.Phase = corev1.PodSucceeded }), nil, Orphan, "agent exited"},
-		{"node without pod", nil, computer(), Orphan, "without a pod"},
-		{"terminating", testPod(time.Minute, func(p *corev1.Pod) { now := metav1.NewTime(t0); p.DeletionTimestamp = &now }), computer(online), Terminating, ""},
-		{"retained", testPod(time.Minute, func(p *corev1.Pod) { p.Annotations[annotationRetainUntil] = t0.Format(time.RFC3339) }), nil, Retained, ""},
-		{"pod succeeded without a build", testPod(time.Minute, func(p *corev1.Pod) { p.Status.Phase = corev1.PodSucceeded }), computer(), Failed, "agent exited before running a build"},
+		}), computer(), Failed, KindCrash, "Error (container jnlp): exit code 1"},
+		{"pod failed", testPod(5*time.Second, func(p *corev1.Pod) { p.Status.Phase = corev1.PodFailed; p.Status.Reason = "Evicted" }), computer(), Failed, KindPodFailed, "Evicted"},
+		{"unschedulable within grace", testPod(30*time.Second, unschedulable(30*time.Second)), computer(), Starting, "", ""},
+		{"unschedulable past grace", testPod(2*time.Minute, unschedulable(2*time.Minute)), computer(), Failed, KindUnschedulable, "Unschedulable for more than 1m0s"},
+		{"connect timeout from the pod's annotation", testPod(6*time.Minute, running), computer(), Failed, KindConnectTimeout, "agent not online within connectTimeout 5m0s"},
+		{"short connect timeout annotation", testPod(40*time.Second, running, func(p *corev1.Pod) { p.Annotations[annotationConnectTimeout] = "30s" }), computer(), Failed, KindConnectTimeout, "connectTimeout 30s"},
+		{"pod without node, young", testPod(10 * time.Second), nil, Starting, "", ""},
+		{"pod without node, past grace", testPod(time.Minute), nil, Orphan, KindPodWithoutNode, "without a Jenkins node"},
+		{"pod newer than the Jenkins read is not judged", testPod(0), nil, Starting, "", ""},
+		{"pod made within a second of the read is not judged (timestamps have 1 s resolution)", testPod(1500 * time.Millisecond), nil, Starting, "", ""},
+		{"agent exited, node gone: no grace needed", testPod(10*time.Second, func(p *corev1.Pod) { p.Status.Phase = corev1.PodSucceeded }), nil, Orphan, KindPodWithoutNode, "agent exited"},
+		{"node without pod", nil, computer(), Orphan, KindNodeWithoutPod, "without a pod"},
+		{"terminating", testPod(time.Minute, func(p *corev1.Pod) { now := metav1.NewTime(t0); p.DeletionTimestamp = &now }), computer(online), Terminating, "", ""},
+		{"retained", testPod(time.Minute, func(p *corev1.Pod) { p.Annotations[annotationRetainUntil] = t0.Format(time.RFC3339) }), nil, Retained, "", ""},
+		{"pod succeeded without a build", testPod(time.Minute, func(p *corev1.Pod) { p.Status.Phase = corev1.PodSucceeded }), computer(), Failed, KindAgentExited, "agent exited before running a build"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, why := classify(tt.pod, tt.computer, t0, seen, opts)
+			got, r := classify(tt.pod, tt.computer, t0, seen, opts)
 			if got != tt.want {
-				t.Fatalf("state = %s (%q), want %s", got, why, tt.want)
+				t.Fatalf("state = %s (%q), want %s", got, r.Detail, tt.want)
 			}
+			if r.Kind != tt.wantKind {
+				t.Errorf("reason kind = %q, want %q", r.Kind, tt.wantKind)
+			}
+			why := r.Detail
 			if tt.wantInWhy != "" && !strings.Contains(why, tt.wantInWhy) {
 				t.Errorf("reason = %q, want it to contain %q", why, tt.wantInWhy)
 			}
@@ -150,25 +154,5 @@ func TestNodeDescriptionRoundTrip(t *testing.T) {
 		if _, _, ok := parseNodeDescription(foreign); ok {
 			t.Errorf("parseNodeDescription(%q) recognised a node that is not one of our agents", foreign)
 		}
-	}
-}
-
-func TestReasonKind(t *testing.T) {
-	tests := map[string]string{
-		"ErrImagePull (container jnlp): Failed":     "ErrImagePull",
-		"ImagePullBackOff (container jnlp)":         "ImagePullBackOff",
-		"Error (container jnlp): exit code 1":       "Error",
-		"agent not online within connectTimeout 5m": "ConnectTimeout",
-		"Unschedulable for more than 1m0s: 0/1":     "Unschedulable",
-		"agent exited before running a build":       "AgentExited",
-		"something new happened":                    "Other",
-		"":                                          "Unknown",
-	}
-	got := map[string]string{}
-	for reason := range tests {
-		got[reason] = reasonKind(reason)
-	}
-	if diff := cmp.Diff(tests, got); diff != "" {
-		t.Errorf("reasonKind (-want +got):\n%s", diff)
 	}
 }

@@ -19,12 +19,14 @@ type Status struct {
 	Failures []FailureRecord
 }
 
-// WaitingLabel is the number of builds waiting for one label, and the template serving it.
+// WaitingLabel is the number of builds waiting for one label, the template serving it ("" when
+// none does), and why no agent is being made for them right now.
 type WaitingLabel struct {
 	Label    string
 	Template string
 	Builds   int
 	Oldest   time.Time
+	Why      WaitReason
 }
 
 // AgentStatus is one agent as the page shows it.
@@ -43,6 +45,7 @@ type FailureRecord struct {
 	Agent    string
 	Template string
 	Reason   string
+	Kind     ReasonKind
 }
 
 const keptFailures = 50
@@ -58,59 +61,73 @@ func (c *Controller) Status() Status {
 	return s
 }
 
-func (c *Controller) recordFailure(a *Agent, reason string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	rec := FailureRecord{At: c.now(), Agent: a.Name, Template: a.Template, Reason: reason}
-	c.status.Failures = append([]FailureRecord{rec}, c.status.Failures...)
-	if len(c.status.Failures) > keptFailures {
-		c.status.Failures = c.status.Failures[:keptFailures]
+// displayLabel is how the page names what a build waits for.
+func displayLabel(d jenkins.Demand, resolved string) string {
+	switch {
+	case d.Label != "":
+		return d.Label
+	case d.Node != "":
+		return "node " + d.Node
 	}
+	return resolved
 }
 
-func (c *Controller) updateStatus(snap *snapshot, waiting map[string][]jenkins.Demand) {
-	byLabel := map[string]*WaitingLabel{}
+// waitingView fills the page's waiting table and the waiting gauge.
+func (d *Decision) waitingView(w *world, waiting served, unserved map[string]*unservedLabel, labelOf map[int64]string, plan map[string]planned) {
+	byLabel := map[[2]string]*WaitingLabel{}
 	for tmpl, list := range waiting {
-		for _, d := range list {
-			label := d.Label
-			if label == "" && d.Node != "" {
-				label = "node " + d.Node
+		for _, dm := range list {
+			label := displayLabel(dm, labelOf[dm.QueueID])
+			k := [2]string{label, tmpl}
+			wl := byLabel[k]
+			if wl == nil {
+				wl = &WaitingLabel{Label: label, Template: tmpl, Oldest: dm.InQueueSince, Why: plan[tmpl].Why}
+				byLabel[k] = wl
 			}
-			w := byLabel[label+"\x00"+tmpl]
-			if w == nil {
-				w = &WaitingLabel{Label: label, Template: tmpl, Oldest: d.InQueueSince}
-				byLabel[label+"\x00"+tmpl] = w
+			wl.Builds++
+			if dm.InQueueSince.Before(wl.Oldest) {
+				wl.Oldest = dm.InQueueSince
 			}
-			w.Builds++
-			if d.InQueueSince.Before(w.Oldest) {
-				w.Oldest = d.InQueueSince
-			}
+			d.Waiting[WaitKey{metricLabel(labelOf[dm.QueueID]), wl.Why.Kind}]++
 		}
 	}
-	ws := make([]WaitingLabel, 0, len(byLabel))
-	for _, w := range byLabel {
-		ws = append(ws, *w)
+	for label, u := range unserved {
+		byLabel[[2]string{label, ""}] = &WaitingLabel{Label: label, Builds: u.Builds, Oldest: u.Oldest, Why: u.Why}
+		d.Waiting[WaitKey{metricLabel(label), u.Why.Kind}] += u.Builds
 	}
-	sort.Slice(ws, func(i, j int) bool { return ws[i].Oldest.Before(ws[j].Oldest) })
+	ws := make([]WaitingLabel, 0, len(byLabel))
+	for _, wl := range byLabel {
+		ws = append(ws, *wl)
+	}
+	sort.Slice(ws, func(i, j int) bool {
+		if !ws[i].Oldest.Equal(ws[j].Oldest) {
+			return ws[i].Oldest.Before(ws[j].Oldest)
+		}
+		return ws[i].Label+"\x00"+ws[i].Template < ws[j].Label+"\x00"+ws[j].Template
+	})
+	d.Status.Waiting = ws
+}
 
-	counts := map[[2]string]int{}
-	agents := make([]AgentStatus, 0, len(snap.agents))
-	for _, a := range snap.agents {
-		s := AgentStatus{Name: a.Name, Template: a.Template, State: a.State, Build: a.Build, Reason: a.Reason}
+func metricLabel(label string) string {
+	if label == "" {
+		return "(none)"
+	}
+	return truncateLabel(label)
+}
+
+// status fills the page's agent table, the agent gauge and the failures.
+func (d *Decision) status(w *world) {
+	d.Status.PolledAt = w.snap.At
+	d.Status.Failures = d.Memory.Failures
+	d.Status.Agents = make([]AgentStatus, 0, len(w.agents))
+	for _, a := range w.agents {
+		s := AgentStatus{Name: a.Name, Template: a.Template, State: a.State, Build: a.Build, Reason: a.Reason.Detail}
 		if a.Pod != nil {
 			s.Created = a.Pod.CreationTimestamp.Time
 		} else if a.Computer != nil {
 			_, s.Created, _ = parseNodeDescription(a.Computer.Description)
 		}
-		agents = append(agents, s)
-		counts[[2]string{a.Template, string(a.State)}]++
+		d.Status.Agents = append(d.Status.Agents, s)
+		d.Agents[AgentKey{a.Template, a.State}]++
 	}
-	c.metrics.setAgents(counts)
-
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.status.PolledAt = snap.at
-	c.status.JenkinsURL = c.cfg.JenkinsURL
-	c.status.Waiting = ws
-	c.status.Agents = agents
 }

@@ -114,6 +114,8 @@ type waitingRow struct {
 	Builds    int
 	OldestAt  string
 	OldestAge string
+	Why       string // the wait reason's kind (data-why)
+	WhyText   string // why, for people
 }
 
 type agentRow struct {
@@ -162,6 +164,8 @@ func buildView(s lifecycle.Status, role string, now time.Time) view {
 			Builds:    w.Builds,
 			OldestAt:  stamp(w.Oldest),
 			OldestAge: age(now.Sub(w.Oldest)),
+			Why:       string(w.Why.Kind),
+			WhyText:   whyText(w.Why, now),
 		})
 		v.WaitingBuilds += w.Builds
 	}
@@ -320,4 +324,40 @@ func isNumber(s string) bool {
 		}
 	}
 	return true
+}
+
+// whyText says why builds wait, in the words an operator looking at a stuck build needs.
+func whyText(w lifecycle.WaitReason, now time.Time) string {
+	detail := func(prefix string) string {
+		if w.Detail == "" {
+			return ""
+		}
+		return prefix + w.Detail
+	}
+	until := ""
+	if !w.Until.IsZero() {
+		until = " until " + w.Until.UTC().Format("15:04:05")
+		if d := w.Until.Sub(now); d > 0 {
+			until += " (" + age(d) + ")"
+		}
+	}
+	switch w.Kind {
+	case lifecycle.WaitStarting:
+		return "agent starting"
+	case lifecycle.WaitTemplateCap:
+		return "template at its maxAgents"
+	case lifecycle.WaitGlobalCap:
+		return "provisioner at its maxAgents"
+	case lifecycle.WaitBackoff:
+		return "backing off" + until + detail(" after: ")
+	case lifecycle.WaitRefused:
+		return "API server refused the pod" + detail(": ") + "; retry" + until
+	case lifecycle.WaitProbing:
+		return "one agent at a time finds out whether the failure is gone" + detail(": ")
+	case lifecycle.WaitNoTemplate:
+		return "no template serves this label"
+	case lifecycle.WaitLabelUnknown:
+		return "the job's label could not be read" + detail(": ")
+	}
+	return string(w.Kind)
 }

@@ -27,9 +27,11 @@ func realisticAt(now time.Time) lifecycle.Status {
 		PolledAt:   now.Add(-1 * time.Second),
 		JenkinsURL: jenkinsURL,
 		Waiting: []lifecycle.WaitingLabel{
-			{Label: "maven&&jdk21", Template: "maven", Builds: 3, Oldest: now.Add(-4*time.Minute - 7*time.Second)},
-			{Label: "node", Template: "node", Builds: 1, Oldest: now.Add(-12 * time.Second)},
-			{Label: "", Template: "default", Builds: 2, Oldest: now.Add(-3 * time.Second)},
+			{Label: "maven&&jdk21", Template: "maven", Builds: 3, Oldest: now.Add(-4*time.Minute - 7*time.Second),
+				Why: lifecycle.WaitReason{Kind: lifecycle.WaitTemplateCap}},
+			{Label: "node", Template: "node", Builds: 1, Oldest: now.Add(-12 * time.Second),
+				Why: lifecycle.WaitReason{Kind: lifecycle.WaitBackoff, Detail: "ErrImagePull (container jnlp)", Until: now.Add(20 * time.Second)}},
+			{Label: "", Template: "default", Builds: 2, Oldest: now.Add(-3 * time.Second), Why: lifecycle.WaitReason{Kind: lifecycle.WaitStarting}},
 		},
 		Agents: []lifecycle.AgentStatus{
 			{Name: "maven-x7k2p", Template: "maven", State: lifecycle.Busy, Created: now.Add(-95 * time.Second),
@@ -68,7 +70,7 @@ func leaderPage(t *testing.T, s lifecycle.Status) *html.Node {
 }
 
 func TestWaitingRows(t *testing.T) {
-	type row struct{ Label, Template, Builds, LabelText, TemplateText, Oldest, OldestAt string }
+	type row struct{ Label, Template, Builds, LabelText, TemplateText, Oldest, OldestAt, Why, WhyText string }
 	tests := []struct {
 		name    string
 		waiting []lifecycle.WaitingLabel
@@ -79,16 +81,16 @@ func TestWaitingRows(t *testing.T) {
 			name:    "realistic",
 			waiting: realistic().Waiting,
 			want: []row{
-				{"maven&&jdk21", "maven", "3", "maven&&jdk21", "maven", "4m07s", "2026-11-25T19:55:53Z"},
-				{"node", "node", "1", "node", "node", "12s", "2026-11-25T19:59:48Z"},
-				{"", "default", "2", "no label", "default", "3s", "2026-11-25T19:59:57Z"},
+				{"maven&&jdk21", "maven", "3", "maven&&jdk21", "maven", "4m07s", "2026-11-25T19:55:53Z", "TemplateCap", "template at its maxAgents"},
+				{"node", "node", "1", "node", "node", "12s", "2026-11-25T19:59:48Z", "Backoff", "backing off until 20:00:20 (20s) after: ErrImagePull (container jnlp)"},
+				{"", "default", "2", "no label", "default", "3s", "2026-11-25T19:59:57Z", "AgentStarting", "agent starting"},
 			},
 			total: "6",
 		},
 		{
 			name:    "no template serves the label",
-			waiting: []lifecycle.WaitingLabel{{Label: "windows", Builds: 1, Oldest: now.Add(-90 * time.Minute)}},
-			want:    []row{{"windows", "", "1", "windows", "none matches", "1h30m", "2026-11-25T18:30:00Z"}},
+			waiting: []lifecycle.WaitingLabel{{Label: "windows", Builds: 1, Oldest: now.Add(-90 * time.Minute), Why: lifecycle.WaitReason{Kind: lifecycle.WaitNoTemplate}}},
+			want:    []row{{"windows", "", "1", "windows", "none matches", "1h30m", "2026-11-25T18:30:00Z", "NoTemplate", "no template serves this label"}},
 			total:   "1",
 		},
 		{name: "none", total: "0"},
@@ -105,6 +107,7 @@ func TestWaitingRows(t *testing.T) {
 					Label: attrOf(tr, "data-label"), Template: attrOf(tr, "data-template"), Builds: attrOf(tr, "data-builds"),
 					LabelText: text(c["Label"]), TemplateText: text(c["Template"]), Oldest: text(c["Oldest"]),
 					OldestAt: attrOf(findAll(c["Oldest"], byTag("time"))[0], "datetime"),
+					Why:      attrOf(tr, "data-why"), WhyText: text(c["Why"]),
 				})
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
@@ -508,4 +511,20 @@ func FuzzBuildName(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestWhyText(t *testing.T) {
+	tests := map[string]lifecycle.WaitReason{
+		"provisioner at its maxAgents": {Kind: lifecycle.WaitGlobalCap},
+		"API server refused the pod: quota exceeded: pods; retry until 20:00:05 (5s)":       {Kind: lifecycle.WaitRefused, Detail: "quota exceeded: pods", Until: now.Add(5 * time.Second)},
+		"one agent at a time finds out whether the failure is gone: Error (container jnlp)": {Kind: lifecycle.WaitProbing, Detail: "Error (container jnlp)"},
+		"the job's label could not be read: jenkins: unavailable":                           {Kind: lifecycle.WaitLabelUnknown, Detail: "jenkins: unavailable"},
+		"backing off until 19:59:55": {Kind: lifecycle.WaitBackoff, Until: now.Add(-5 * time.Second)},
+		"SomethingNew":               {Kind: "SomethingNew"},
+	}
+	for want, w := range tests {
+		if got := whyText(w, now); got != want {
+			t.Errorf("whyText(%+v) = %q, want %q", w, got, want)
+		}
+	}
 }

@@ -1,0 +1,104 @@
+package lifecycle
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/jenkins-agent-provisioner/provisioner/internal/jenkins"
+)
+
+// busyWatch reads the computer list alone at BusyPollInterval while any agent of ours is connected
+// (or about to be) and unmarked: the window in which Jenkins may hand it a build that a 1 s poll could
+// miss entirely if the build is short. Outside that window it costs nothing. It is the fast path of
+// busy marking: what it finds goes to act's mark lane directly, without waiting for a poll.
+type busyWatch struct {
+	mu      sync.Mutex
+	exposed int
+	kick    chan struct{}
+}
+
+func newBusyWatch() *busyWatch { return &busyWatch{kick: make(chan struct{}, 1)} }
+
+// set is the poll's count of exposed agents.
+func (w *busyWatch) set(n int) {
+	w.mu.Lock()
+	w.exposed = n
+	w.mu.Unlock()
+	if n > 0 {
+		w.wake()
+	}
+}
+
+// arm counts one more exposed agent: one just created.
+func (w *busyWatch) arm() {
+	w.mu.Lock()
+	w.exposed++
+	w.mu.Unlock()
+	w.wake()
+}
+
+func (w *busyWatch) wake() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (w *busyWatch) armed() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.exposed > 0
+}
+
+// run watches until ctx ends; mark receives the mark actions.
+func (w *busyWatch) run(ctx context.Context, every time.Duration, read func(context.Context) ([]jenkins.Computer, error), mark func(Action)) {
+	for {
+		if !w.armed() {
+			select {
+			case <-ctx.Done():
+				return
+			case <-w.kick:
+				continue
+			}
+		}
+		if !sleep(ctx, every) {
+			return
+		}
+		readCtx, cancel := context.WithTimeout(ctx, markTimeout)
+		computers, err := read(readCtx)
+		cancel()
+		if err != nil {
+			continue
+		}
+		for _, a := range busyUnmarked(computers) {
+			mark(a)
+		}
+	}
+}
+
+// busyUnmarked are the mark actions for agents of ours that run a build and carry no mark of ours.
+func busyUnmarked(computers []jenkins.Computer) []Action {
+	var out []Action
+	for i := range computers {
+		comp := &computers[i]
+		tmpl, _, ours := parseNodeDescription(comp.Description)
+		if !ours || !comp.Busy() || carriesOurMark(comp) {
+			continue
+		}
+		out = append(out, Action{Kind: ActMarkBusy, Agent: comp.Name, Template: tmpl, State: Busy, Node: true, Build: currentBuild(comp)})
+	}
+	return out
+}
+
+// sleep waits for d or until ctx ends; it reports whether the time passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

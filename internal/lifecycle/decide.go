@@ -1,0 +1,347 @@
+package lifecycle
+
+import (
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/jenkins-agent-provisioner/provisioner/internal/jenkins"
+	"github.com/jenkins-agent-provisioner/provisioner/internal/podtemplate"
+)
+
+// DecideConfig are the settings decide applies.
+type DecideConfig struct {
+	// MaxAgents caps live agent pods across all templates; 0 means no global cap.
+	MaxAgents             int
+	ReleaseGrace          time.Duration
+	OrphanGrace           time.Duration
+	UnschedulableGrace    time.Duration
+	DefaultConnectTimeout time.Duration
+	// ConfigErrorGrace: CreateContainerConfigError may be a Secret not yet seen by the kubelet.
+	ConfigErrorGrace        time.Duration
+	BackoffBase, BackoffMax time.Duration
+}
+
+// ActionKind names what an action does.
+type ActionKind string
+
+// Kinds of action. Each is one step of act (teardown.go, provision.go).
+const (
+	ActMarkBusy     ActionKind = "MarkBusy"     // mark a busy agent offline so no second build lands on it
+	ActFinish       ActionKind = "Finish"       // a done or released agent: node, then pod and Secret (or retain)
+	ActFail         ActionKind = "Fail"         // a failed agent: say why on the node, delete it, then the pod (or retain)
+	ActRemoveOrphan ActionKind = "RemoveOrphan" // half an agent past its grace
+	ActDeleteNode   ActionKind = "DeleteNode"   // the node of a terminating pod
+	ActExpire       ActionKind = "Expire"       // a retained pod whose retention ran out
+	ActRelease      ActionKind = "Release"      // a surplus agent: mark released (deleted next poll)
+	ActCreate       ActionKind = "Create"       // a new agent for Template (act names it)
+	ActDeleteSecret ActionKind = "DeleteSecret" // a Secret of ours whose pod is gone
+	ActOwnSecret    ActionKind = "OwnSecret"    // a Secret of ours whose pod exists but is not its owner
+)
+
+// Action is one step for one agent. Agent is the key: act never runs two steps of one agent at once.
+type Action struct {
+	Kind     ActionKind
+	Agent    string
+	Template string
+	// State is the agent's state when decided (Finish: done or released).
+	State  State
+	Reason Reason
+	// Pod is the agent's pod as the cache showed it (deletes carry its UID as a precondition).
+	Pod *corev1.Pod
+	// Secret is the agent's Secret as the cache showed it, when it is owned by Pod (or, for the Secret
+	// actions, the Secret itself).
+	Secret *corev1.Secret
+	// Node is true when the agent's Jenkins node exists; NodeMarkedFailed when it already says why.
+	Node, NodeMarkedFailed bool
+	// Build is the URL of the build an agent marked busy runs.
+	Build string
+	// Retain keeps the pod (podRetention) instead of deleting it.
+	Retain bool
+	// Spec is the template a Create makes its agent from; QueuedAt is when the build it is made for
+	// entered the queue (zero: unknown).
+	Spec     *podtemplate.Template
+	QueuedAt time.Time
+}
+
+// NoticeKind names something worth an Event, a log line or a metric.
+type NoticeKind string
+
+// Kinds of notice.
+const (
+	NoticeOnline       NoticeKind = "AgentOnline"
+	NoticeBuildStarted NoticeKind = "BuildStarted"
+	NoticeFailed       NoticeKind = "AgentFailed"
+	NoticeRefused      NoticeKind = "ProvisioningRefused"
+	NoticeUnserved     NoticeKind = "Unserved"
+)
+
+// Notice is an observation decide made once; act reports it (Event, log, metric).
+type Notice struct {
+	Kind     NoticeKind
+	Agent    string
+	Template string
+	Pod      *corev1.Pod
+	Build    string
+	Reason   Reason
+	// Backoff is how long the template now waits (failures, refusals).
+	Backoff time.Duration
+	// Latency is queue-to-online for AgentOnline (0: unknown).
+	Latency time.Duration
+	// Label and Builds: a label no template serves.
+	Label  string
+	Builds int
+	// Code and Detail of a refusal.
+	Code string
+}
+
+// Decision is what one poll decided.
+type Decision struct {
+	// Hold is true when nothing was decided (the Jenkins view is not fresh): act does nothing and the
+	// previous status stays.
+	Hold    bool
+	Actions []Action
+	Notices []Notice
+	Memory  Memory
+	Status  Status
+	// Exposed counts agents that could take a build unnoticed; the busy watch runs while > 0.
+	Exposed int
+	// Agents counts agents by template and state; Waiting counts builds by label and wait reason.
+	Agents  map[AgentKey]int
+	Waiting map[WaitKey]int
+}
+
+// AgentKey and WaitKey are the label sets of the agent and waiting-build gauges.
+type AgentKey struct {
+	Template string
+	State    State
+}
+
+type WaitKey struct {
+	Label  string
+	Reason WaitKind
+}
+
+// Decide is the controller's whole judgement: a pure function of one snapshot, the memory of earlier
+// polls, the settings and the time. It does no I/O, takes no lock, reads no clock and logs nothing,
+// so every rule can be tested with a snapshot in and actions out.
+func Decide(snap Snapshot, mem Memory, cfg DecideConfig, now time.Time) Decision {
+	d := Decision{Memory: mem.clone(), Agents: map[AgentKey]int{}, Waiting: map[WaitKey]int{}}
+	if !snap.JenkinsFresh {
+		d.Hold = true
+		return d
+	}
+	w := newWorld(snap, cfg, now)
+	d.outcomes(snap.Outcomes, cfg)
+	for _, a := range w.agents {
+		d.agent(w, a, cfg, now)
+	}
+	d.secrets(w, cfg)
+	d.demand(w, cfg, now)
+	d.status(w)
+	return d
+}
+
+// world is a snapshot joined and indexed: agents by name, pods, Secrets and creations.
+type world struct {
+	snap     Snapshot
+	agents   []*Agent
+	byName   map[string]*Agent
+	pods     map[string]*corev1.Pod
+	nodes    map[string]bool
+	creating map[string]string // creation name → template
+}
+
+func newWorld(snap Snapshot, cfg DecideConfig, now time.Time) *world {
+	w := &world{snap: snap, byName: map[string]*Agent{}, pods: map[string]*corev1.Pod{}, nodes: map[string]bool{}, creating: map[string]string{}}
+	for _, p := range snap.Pods {
+		w.pods[p.Name] = p
+		w.byName[p.Name] = &Agent{Name: p.Name, Template: p.Labels[podtemplate.LabelTemplate], Pod: p}
+	}
+	for _, cr := range snap.Creating {
+		w.creating[cr.Name] = cr.Template
+	}
+	for i := range snap.Computers {
+		comp := &snap.Computers[i]
+		w.nodes[comp.Name] = true
+		tmpl, _, ok := parseNodeDescription(comp.Description)
+		if !ok {
+			continue // not ours: the placeholder, static agents, the built-in node
+		}
+		a := w.byName[comp.Name]
+		if a == nil {
+			a = &Agent{Name: comp.Name, Template: tmpl}
+			w.byName[comp.Name] = a
+		}
+		a.Computer = comp
+	}
+	opts := classifyOptions{UnschedulableGrace: cfg.UnschedulableGrace, DefaultConnectTimeout: cfg.DefaultConnectTimeout,
+		OrphanGrace: cfg.OrphanGrace, ConfigErrorGrace: cfg.ConfigErrorGrace}
+	for _, a := range w.byName {
+		a.State, a.Reason = classify(a.Pod, a.Computer, now, snap.At, opts)
+		a.Build = currentBuild(a.Computer)
+		a.Marked = carriesOurMark(a.Computer)
+		w.agents = append(w.agents, a)
+	}
+	sort.Slice(w.agents, func(i, j int) bool { return w.agents[i].Name < w.agents[j].Name })
+	return w
+}
+
+// ownedSecret is the cached Secret of an agent's pod: ours by label (the cache selects on it) and
+// owned by the pod's UID. A Secret that merely shares the pod's name is never deleted with it.
+func (w *world) ownedSecret(pod *corev1.Pod) *corev1.Secret {
+	if pod == nil || pod.UID == "" {
+		return nil
+	}
+	for _, s := range w.snap.Secrets {
+		if s.Name != pod.Name {
+			continue
+		}
+		for _, o := range s.OwnerReferences {
+			if o.Kind == "Pod" && o.UID == pod.UID {
+				return s
+			}
+		}
+	}
+	return nil
+}
+
+// outcomes weighs what act learned: a refused creation backs its template off like a failure.
+func (d *Decision) outcomes(list []Outcome, cfg DecideConfig) {
+	for _, o := range list {
+		wait := d.Memory.fail(o.Template, o.Reason, o.At, cfg)
+		d.Memory.recordFailure(FailureRecord{At: o.At, Agent: o.Agent, Template: o.Template, Reason: o.Reason.Detail, Kind: o.Reason.Kind})
+		d.Notices = append(d.Notices, Notice{Kind: NoticeRefused, Agent: o.Agent, Template: o.Template, Pod: o.Pod, Reason: o.Reason,
+			Code: o.Code, Backoff: wait})
+	}
+}
+
+// agent applies the rules of one agent's state.
+func (d *Decision) agent(w *world, a *Agent, cfg DecideConfig, now time.Time) {
+	d.notices(a, now)
+	base := Action{Agent: a.Name, Template: a.Template, State: a.State, Reason: a.Reason, Pod: a.Pod, Node: a.Computer != nil}
+	switch a.State {
+	case Busy:
+		if !a.Marked {
+			base.Kind, base.Build = ActMarkBusy, a.Build
+			d.Actions = append(d.Actions, base)
+		}
+	case Done, Released:
+		base.Kind = ActFinish
+		base.Secret = w.ownedSecret(a.Pod)
+		base.Retain = a.State == Done && a.Pod != nil && a.Pod.Annotations[annotationPodRetention] == string(podtemplate.RetentionAlways)
+		d.Actions = append(d.Actions, base)
+	case Failed:
+		// Back the template off now, before this poll plans new agents: the plan below would
+		// otherwise replace the failed agent at once.
+		if d.Memory.once("failed/"+a.Name, now) {
+			wait := d.Memory.fail(a.Template, a.Reason, now, cfg)
+			d.Memory.recordFailure(FailureRecord{At: now, Agent: a.Name, Template: a.Template, Reason: a.Reason.Detail, Kind: a.Reason.Kind})
+			d.Notices = append(d.Notices, Notice{Kind: NoticeFailed, Agent: a.Name, Template: a.Template, Pod: a.Pod, Reason: a.Reason, Backoff: wait})
+		}
+		base.Kind = ActFail
+		base.Secret = w.ownedSecret(a.Pod)
+		base.NodeMarkedFailed = a.Computer != nil && strings.HasPrefix(a.Computer.OfflineReason, reasonFailed)
+		if a.Pod != nil {
+			switch podtemplate.Retention(a.Pod.Annotations[annotationPodRetention]) {
+			case podtemplate.RetentionOnFailure, podtemplate.RetentionAlways:
+				base.Retain = true
+			}
+		}
+		d.Actions = append(d.Actions, base)
+	case Orphan:
+		if w.orphanExpired(a, cfg) {
+			base.Kind = ActRemoveOrphan
+			base.Secret = w.ownedSecret(a.Pod)
+			d.Actions = append(d.Actions, base)
+		}
+	case Terminating:
+		if a.Computer != nil {
+			base.Kind = ActDeleteNode
+			d.Actions = append(d.Actions, base)
+		}
+	case Retained:
+		if until, err := time.Parse(time.RFC3339, a.Pod.Annotations[annotationRetainUntil]); err != nil || now.After(until) {
+			base.Kind, base.Reason = ActExpire, Reason{KindRetentionExpired, "retention expired"}
+			base.Secret = w.ownedSecret(a.Pod)
+			d.Actions = append(d.Actions, base)
+		}
+	case Idle, Starting:
+		// Any agent that is, or may any moment be, connected and unmarked: a starting pod can
+		// connect, take a build and finish a short one between two polls.
+		if a.Pod != nil && !a.Marked {
+			d.Exposed++
+		}
+	}
+}
+
+// notices are the once-per-agent observations: online (which also ends its template's backoff) and
+// build started.
+func (d *Decision) notices(a *Agent, now time.Time) {
+	if a.Pod == nil {
+		return
+	}
+	if (a.State == Idle || a.State == Busy) && d.Memory.once("online/"+a.Name, now) {
+		delete(d.Memory.Backoff, a.Template)
+		n := Notice{Kind: NoticeOnline, Agent: a.Name, Template: a.Template, Pod: a.Pod}
+		if queued, err := time.Parse(time.RFC3339Nano, a.Pod.Annotations[annotationQueuedAt]); err == nil {
+			n.Latency = now.Sub(queued)
+		}
+		d.Notices = append(d.Notices, n)
+	}
+	if a.State == Busy && a.Build != "" && d.Memory.once("busy/"+a.Name, now) {
+		d.Notices = append(d.Notices, Notice{Kind: NoticeBuildStarted, Agent: a.Name, Template: a.Template, Pod: a.Pod, Build: a.Build})
+	}
+}
+
+// orphanExpired applies the grace to half an agent. A node's age is in its description.
+func (w *world) orphanExpired(a *Agent, cfg DecideConfig) bool {
+	if _, creating := w.creating[a.Name]; creating {
+		return false
+	}
+	if a.Pod != nil {
+		return true // classify already applied the grace to pods
+	}
+	if a.Computer == nil {
+		return false
+	}
+	_, created, _ := parseNodeDescription(a.Computer.Description)
+	return w.snap.At.Sub(created) > cfg.OrphanGrace
+}
+
+// secrets removes per-agent Secrets whose pod is gone, and gives an owner to those whose pod exists
+// but which a crash left without one.
+func (d *Decision) secrets(w *world, cfg DecideConfig) {
+	for _, s := range w.snap.Secrets {
+		if pod, ok := w.pods[s.Name]; ok {
+			if len(s.OwnerReferences) == 0 && pod.UID != "" {
+				d.Actions = append(d.Actions, Action{Kind: ActOwnSecret, Agent: s.Name, Template: pod.Labels[podtemplate.LabelTemplate], Pod: pod, Secret: s})
+			}
+			continue
+		}
+		if _, creating := w.creating[s.Name]; creating || w.snap.At.Sub(s.CreationTimestamp.Time) < cfg.OrphanGrace {
+			continue
+		}
+		if w.nodes[s.Name] {
+			continue // the node's own orphan handling removes both
+		}
+		d.Actions = append(d.Actions, Action{Kind: ActDeleteSecret, Agent: s.Name, Template: s.Labels[podtemplate.LabelTemplate], Secret: s})
+	}
+}
+
+// currentBuild is the URL of the first build running on a computer.
+func currentBuild(c *jenkins.Computer) string {
+	if c == nil {
+		return ""
+	}
+	for _, list := range [][]jenkins.Executor{c.Executors, c.OneOffExecutors} {
+		for _, e := range list {
+			if e.Build != nil {
+				return e.Build.URL
+			}
+		}
+	}
+	return ""
+}
