@@ -16,6 +16,16 @@ type Computer struct {
 	NumExecutors                                 int
 	Executors, OneOffExecutors                   []Executor
 
+	// Connected is true while the agent's channel is up. Jenkins' `offline` is true both for a
+	// temporarily-offline computer (our marks) and for one without a channel, so only
+	// SlaveComputer#getAbsoluteRemotePath (exported since 2.125: the agent's remote FS root while
+	// a channel exists, null without one or without Computer/CONNECT permission) tells a marked,
+	// connected agent from a marked, disconnected one. An online computer has a channel
+	// (Computer.isOffline is isTemporarilyOffline() || getChannel() == null), and the built-in
+	// node always has its local one; a marked agent seen by a user without Agent/Connect, or on
+	// a Jenkins before 2.125, reads as not connected.
+	Connected bool
+
 	// BuiltIn marks the controller's own node ("Built-In Node", "master" before 2.307): it is in the
 	// list but is never an agent.
 	BuiltIn bool
@@ -52,7 +62,7 @@ func (c Computer) Busy() bool {
 
 // computerFields is the per-computer tree: what agent state is read from, nothing more (the
 // default answer carries monitor data that costs Jenkins time to gather).
-const computerFields = "displayName,description,offline,temporarilyOffline,idle,numExecutors,jnlpAgent,offlineCauseReason," +
+const computerFields = "displayName,description,offline,temporarilyOffline,idle,numExecutors,jnlpAgent,offlineCauseReason,absoluteRemotePath," +
 	"assignedLabels[name],executors[idle,currentExecutable[url,number]],oneOffExecutors[idle,currentExecutable[url,number]]"
 
 var computersPath = "computer/api/json?tree=" + url.QueryEscape("computer["+computerFields+"]")
@@ -92,15 +102,16 @@ type computerListJSON struct {
 }
 
 type computerJSON struct {
-	Class              string `json:"_class"`
-	DisplayName        string `json:"displayName"`
-	Description        string `json:"description"`
-	Offline            bool   `json:"offline"`
-	TemporarilyOffline bool   `json:"temporarilyOffline"`
-	Idle               bool   `json:"idle"`
-	JNLPAgent          bool   `json:"jnlpAgent"`
-	NumExecutors       int    `json:"numExecutors"`
-	OfflineCauseReason string `json:"offlineCauseReason"`
+	Class              string  `json:"_class"`
+	DisplayName        string  `json:"displayName"`
+	Description        string  `json:"description"`
+	Offline            bool    `json:"offline"`
+	TemporarilyOffline bool    `json:"temporarilyOffline"`
+	Idle               bool    `json:"idle"`
+	JNLPAgent          bool    `json:"jnlpAgent"`
+	NumExecutors       int     `json:"numExecutors"`
+	OfflineCauseReason string  `json:"offlineCauseReason"`
+	AbsoluteRemotePath *string `json:"absoluteRemotePath"`
 	AssignedLabels     []struct {
 		Name string `json:"name"`
 	} `json:"assignedLabels"`
@@ -132,6 +143,7 @@ func (cj computerJSON) toComputer() Computer {
 		BuiltIn: cj.Class == classMasterComputer ||
 			cj.Class == "" && (cj.DisplayName == "master" || cj.DisplayName == "Built-In Node"),
 	}
+	c.Connected = c.BuiltIn || !c.Offline || cj.AbsoluteRemotePath != nil
 	for _, l := range cj.AssignedLabels {
 		c.Labels = append(c.Labels, l.Name)
 	}

@@ -175,14 +175,14 @@ func TestParseComputerListFixtures(t *testing.T) {
 		return Computer{Name: name, Offline: true, Idle: true, OfflineReason: failed, NumExecutors: n, Executors: execs(n)}
 	}
 	online := func(name string, idle bool) Computer {
-		return Computer{Name: name, Idle: idle, NumExecutors: 1, Executors: execs(1)}
+		return Computer{Name: name, Idle: idle, NumExecutors: 1, Executors: execs(1), Connected: true}
 	}
 	tests := []struct {
 		file string
 		want []Computer
 	}{
 		{"computer-list_depth0_prettyprint_2017_camunda.json", []Computer{
-			{Name: "master", BuiltIn: true, Idle: true, NumExecutors: 1, Executors: execs(1)},
+			{Name: "master", BuiltIn: true, Connected: true, Idle: true, NumExecutors: 1, Executors: execs(1)},
 			online("ci4.camunda.loc-eda7ea28792f", false),
 			online("dvm05.camunda.loc-230a6acb9b72", false),
 			{Name: "dvm05.camunda.loc-622498b16877", Offline: true, Idle: true, OfflineReason: "Shutting down Docker",
@@ -192,7 +192,7 @@ func TestParseComputerListFixtures(t *testing.T) {
 			online("kallisto.camunda.loc-b9604e3022a7", false),
 		}},
 		{"computer-list_depth0_prettyprint_cdancy.json", []Computer{
-			{Name: "master", BuiltIn: true, NumExecutors: 2, Executors: execs(2)},
+			{Name: "master", BuiltIn: true, Connected: true, NumExecutors: 2, Executors: execs(2)},
 			offlineNode("alpine-i686", 1),
 			offlineNode("arm-greg", 2),
 			offlineNode("i686-epian533-greg", 1),
@@ -204,7 +204,7 @@ func TestParseComputerListFixtures(t *testing.T) {
 			online("thomas-mips", true),
 		}},
 		{"computer-list_with-jnlp-agents_node-jenkins.json", []Computer{
-			{Name: "master", BuiltIn: true, Idle: true, NumExecutors: 3, Executors: execs(3)},
+			{Name: "master", BuiltIn: true, Connected: true, Idle: true, NumExecutors: 3, Executors: execs(3)},
 			{Name: "test", Offline: true, TemporarilyOffline: true, Idle: true, NumExecutors: 1, Executors: execs(1),
 				OfflineReason: "<span class=error style='display:inline-block'>Time out for last 5 try</span>"},
 			{Name: "test-node-abc00edf-4e7e-4dfe-a6d6-157d19d592bc", Offline: true, Idle: true, JNLPAgent: true,
@@ -231,12 +231,12 @@ func TestParseComputerListFixtures(t *testing.T) {
 
 func TestParseComputerFixtures(t *testing.T) {
 	build1 := func(mod func(*Computer)) Computer {
-		c := Computer{Name: "build1", Labels: []string{"agent", "build1", "windows-agent"}, NumExecutors: 1, Executors: execs(1)}
+		c := Computer{Name: "build1", Labels: []string{"agent", "build1", "windows-agent"}, NumExecutors: 1, Executors: execs(1), Connected: true}
 		mod(&c)
 		return c
 	}
 	jnlpNode := func(mod func(*Computer)) Computer {
-		c := Computer{Name: "test-node-a532b0f8-6079-4efa-80ea-ad61c05bef5b", JNLPAgent: true, Idle: true, NumExecutors: 2, Executors: execs(2)}
+		c := Computer{Name: "test-node-a532b0f8-6079-4efa-80ea-ad61c05bef5b", JNLPAgent: true, Idle: true, NumExecutors: 2, Executors: execs(2), Connected: true}
 		mod(&c)
 		return c
 	}
@@ -247,18 +247,18 @@ func TestParseComputerFixtures(t *testing.T) {
 		{"computer_agent_online_busy_depth0_jenkins-2.89.4_jam.json", build1(func(c *Computer) {})},
 		{"computer_agent_online_idle_depth0_jenkins-2.89.4_jam.json", build1(func(c *Computer) { c.Idle = true })},
 		{"computer_agent_temporarily-offline_usercause_jenkins-2.89.4_jam.json", build1(func(c *Computer) {
-			c.Idle, c.Offline, c.TemporarilyOffline, c.OfflineReason = true, true, true, "testing purposes"
+			c.Idle, c.Offline, c.TemporarilyOffline, c.OfflineReason, c.Connected = true, true, true, "testing purposes", false
 		})},
 		{"computer_agent_offline_usercause-disconnect_jenkins-2.89.4_jam.json", build1(func(c *Computer) {
-			c.Idle, c.Offline, c.OfflineReason = true, true, "jam.stop"
+			c.Idle, c.Offline, c.OfflineReason, c.Connected = true, true, "jam.stop", false
 		})},
 		{"computer_agent_offline_launching_jenkins-2.89.4_jam.json", build1(func(c *Computer) {
-			c.Idle, c.Offline = true, true
+			c.Idle, c.Offline, c.Connected = true, true, false
 		})},
-		{"computer_jnlp-agent_never-connected_node-jenkins.json", jnlpNode(func(c *Computer) { c.Offline = true })},
+		{"computer_jnlp-agent_never-connected_node-jenkins.json", jnlpNode(func(c *Computer) { c.Offline, c.Connected = true, false })},
 		{"computer_jnlp-agent_online_node-jenkins.json", jnlpNode(func(c *Computer) {})},
 		{"computer_jnlp-agent_temporarily-offline_node-jenkins.json", jnlpNode(func(c *Computer) {
-			c.Offline, c.TemporarilyOffline, c.OfflineReason = true, true, "away"
+			c.Offline, c.TemporarilyOffline, c.OfflineReason, c.Connected = true, true, "away", false
 		})},
 	}
 	seen := map[string]bool{"computer_agent_offline_channeltermination-stacktrace_jenkins-2.89.4_jam.json": true}

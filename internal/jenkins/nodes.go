@@ -185,6 +185,29 @@ func (c *Client) SetTemporarilyOffline(ctx context.Context, name, reason string)
 	return nil
 }
 
+// SetOnline clears a node's temporarily-offline mark, so Jenkins offers it tasks again (a resumed
+// pipeline node block bound to it, say). Jenkins has no "set online": Computer.doToggleOffline
+// flips the mark (Agent/Connect to bring a node back), so the node is read first and toggled only
+// when it is temporarily offline; a node already online is left alone. The toggle is not retried
+// (a lost answer followed by a second toggle would mark the node again); the caller's next pass
+// reads the state afresh.
+func (c *Client) SetOnline(ctx context.Context, name string) error {
+	comp, err := c.Computer(ctx, name)
+	if err != nil {
+		return fmt.Errorf("jenkins: bring node %s online: %w", name, err)
+	}
+	if !comp.TemporarilyOffline {
+		return nil
+	}
+	_, err = c.do(ctx, call{method: http.MethodPost, endpoint: "setOnline",
+		path: "computer/" + pathEscape(name) + "/toggleOffline"})
+	if err != nil {
+		return fmt.Errorf("jenkins: bring node %s online: %w", name, err)
+	}
+	c.log.Debug("brought node online", zap.String("agent", name))
+	return nil
+}
+
 // NodeSecret reads the secret an inbound agent connects with from the node's jenkins-agent.jnlp
 // (slave-agent.jnlp on Jenkins versions that predate the new name).
 func (c *Client) NodeSecret(ctx context.Context, name string) (string, error) {

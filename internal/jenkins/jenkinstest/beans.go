@@ -427,8 +427,8 @@ func (s *Server) executorBean(e *executor, l lang) *bean {
 	}}
 }
 
-// computerBean is SlaveComputer or Hudson$MasterComputer.
-func (s *Server) computerBean(n *node, l lang) *bean {
+// computerBean is SlaveComputer or Hudson$MasterComputer, as pr sees it.
+func (s *Server) computerBean(n *node, l lang, pr principal) *bean {
 	class := "hudson.slaves.SlaveComputer"
 	desc := n.description
 	if n.builtIn {
@@ -477,8 +477,12 @@ func (s *Server) computerBean(n *node, l lang) *bean {
 		p("temporarilyOffline", n.tempOffline),
 	}
 	if !n.builtIn {
+		// SlaveComputer#getAbsoluteRemotePath (@Exported, 2.125+): getAbsoluteRemoteFs, which is
+		// null while there is no channel, and null for a user without Computer/CONNECT
+		// (hasPermission(CONNECT)). The agent reports its remote FS root made absolute
+		// (AbsolutePath callable in setChannel); our agents' remoteFS is already absolute.
 		var abs any
-		if n.conn != nil {
+		if n.conn != nil && pr.user.has(AgentConnect) {
 			abs = n.remoteFS
 		}
 		props = append(props, p("absoluteRemotePath", abs))
@@ -523,11 +527,11 @@ func (s *Server) monitorData(n *node) *entries {
 }
 
 // computerSetBean is hudson.model.ComputerSet at /computer/api/json.
-func (s *Server) computerSetBean(l lang) *bean {
+func (s *Server) computerSetBean(l lang, pr principal) *bean {
 	comps := []any{}
 	busy, total := 0, 0
 	for _, n := range s.computers() {
-		comps = append(comps, s.computerBean(n, l))
+		comps = append(comps, s.computerBean(n, l, pr))
 		if !n.offline() {
 			total += len(n.executors)
 			busy += len(n.executors) - n.idleCount()

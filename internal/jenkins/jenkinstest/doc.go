@@ -26,7 +26,10 @@
 //   - Nodes: DumbSlave with a JNLPLauncher created through POST /computer/doCreateItem, the 2.344+
 //     jenkins-agent.jnlp (and slave-agent.jnlp) with a per-node HMAC secret, toggleOffline,
 //     changeOfflineCause, doDisconnect, doDelete (which disconnects the agent and aborts its
-//     builds). A node's labels are its label string's words and its own name.
+//     builds). A node's labels are its label string's words and its own name. absoluteRemotePath
+//     (SlaveComputer#getAbsoluteRemotePath, 2.125+) is the remote FS while the agent is connected,
+//     null without a channel or for a user without Agent/Connect; the recordings predate 2.125 and
+//     lack the key, so TestAbsoluteRemotePath holds it to core's source instead.
 //   - Jobs: freestyle projects with a label expression, and pipeline jobs whose run (a flyweight
 //     on a one-off executor of the built-in node) asks for one node('label') PlaceholderTask.
 //   - Agents: GET {root}wsagents/ with Node-Name and Secret-Key, held open while connected (see

@@ -346,7 +346,7 @@ func (s *Server) handleCancelItem(q *request) {
 }
 
 func (s *Server) handleComputers(q *request) {
-	s.writeBean(q, func() *bean { return s.computerSetBean(q.lang) })
+	s.writeBean(q, func() *bean { return s.computerSetBean(q.lang, q.pr) })
 }
 
 // nodeFor resolves /computer/NAME: the built-in node answers to "(built-in)" and the old
@@ -363,7 +363,7 @@ func (s *Server) handleComputer(q *request) {
 	if n == nil {
 		return
 	}
-	s.writeBean(q, func() *bean { return s.computerBean(n, q.lang) })
+	s.writeBean(q, func() *bean { return s.computerBean(n, q.lang, q.pr) })
 }
 
 // computerFor finds the node a /computer/NAME/... request names and checks the permission the

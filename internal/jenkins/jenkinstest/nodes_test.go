@@ -316,3 +316,56 @@ func TestComputerListOrder(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// absoluteRemotePath (SlaveComputer#getAbsoluteRemotePath) is the agent's remote FS root while its
+// channel is up and null otherwise, whatever the temporarily-offline mark; a user without
+// Computer/CONNECT always reads null.
+func TestAbsoluteRemotePath(t *testing.T) {
+	s := newTestServer(t, Options{})
+	s.AddUser("reader", "reader-token", OverallRead)
+	admin, reader := newClient(t, s, "admin", "admin-token"), newClient(t, s, "reader", "reader-token")
+	createNode(t, admin, "a1", "linux", "EXCLUSIVE", true).mustStatus(t, http.StatusFound)
+	const tree = "computer/api/json?tree=computer[displayName,offline,absoluteRemotePath]"
+	read := func(c *testClient) map[string]any {
+		for _, v := range c.get(tree).json(t)["computer"].([]any) {
+			m := v.(map[string]any)
+			if m["displayName"] == "a1" {
+				delete(m, "_class")
+				delete(m, "displayName")
+				return m
+			}
+		}
+		t.Fatal("a1 not in the computer list")
+		return nil
+	}
+	offline := map[string]any{"offline": true, "absoluteRemotePath": nil}
+	connected := func(offline bool) map[string]any {
+		return map[string]any{"offline": offline, "absoluteRemotePath": "/home/jenkins/agent"}
+	}
+	var sess *AgentSession
+	steps := []struct {
+		name       string
+		do         func()
+		admin, rdr map[string]any
+	}{
+		{"never connected", func() {}, offline, offline},
+		{"connected", func() { sess = connect(t, s, "a1") }, connected(false), map[string]any{"offline": false, "absoluteRemotePath": nil}},
+		{"marked", func() {
+			admin.post("computer/a1/toggleOffline", url.Values{"offlineMessage": {"busy"}}).mustStatus(t, http.StatusFound)
+		}, connected(true), offline},
+		{"connection dropped", func() { s.DisconnectAgent("a1") }, offline, offline},
+		{"reconnected", func() {
+			<-sess.Done()
+			connect(t, s, "a1")
+		}, connected(true), offline},
+	}
+	for _, st := range steps {
+		st.do()
+		if diff := cmp.Diff(st.admin, read(admin)); diff != "" {
+			t.Errorf("%s, as admin (-want +got):\n%s", st.name, diff)
+		}
+		if diff := cmp.Diff(st.rdr, read(reader)); diff != "" {
+			t.Errorf("%s, without Agent/Connect (-want +got):\n%s", st.name, diff)
+		}
+	}
+}
