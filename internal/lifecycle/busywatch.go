@@ -83,7 +83,7 @@ func busyUnmarked(computers []jenkins.Computer) []Action {
 	for i := range computers {
 		comp := &computers[i]
 		tmpl, _, ours := parseNodeDescription(comp.Description)
-		if !ours || !comp.Busy() || carriesOurMark(comp) {
+		if !ours || !comp.Busy() || (carriesOurMark(comp) && !readyMarked(comp)) {
 			continue
 		}
 		out = append(out, Action{Kind: ActMarkBusy, Agent: comp.Name, Template: tmpl, State: Busy, Node: true, Build: currentBuild(comp)})

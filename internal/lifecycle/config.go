@@ -16,6 +16,7 @@ type Jenkins interface {
 	CreateNode(ctx context.Context, n jenkins.NodeSpec) error
 	DeleteNode(ctx context.Context, name string) error
 	SetTemporarilyOffline(ctx context.Context, name, reason string) error
+	SetOnline(ctx context.Context, name string) error
 	NodeSecret(ctx context.Context, name string) (string, error)
 	JobLabelExpression(ctx context.Context, taskURL string) (string, error)
 	EnsurePlaceholderNode(ctx context.Context, name, label, description string) error

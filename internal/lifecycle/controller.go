@@ -196,6 +196,7 @@ func (c *Controller) apply(d Decision) {
 	}
 	c.metrics.setAgents(d.Agents)
 	c.metrics.setWaiting(d.Waiting)
+	c.metrics.warm.set(d.Warm)
 	for _, w := range d.Status.Waiting {
 		if w.Why.Kind != WaitStarting {
 			c.log.Debug("builds wait", zap.String("label", w.Label), zap.String("template", w.Template), zap.Int("builds", w.Builds),
@@ -236,6 +237,9 @@ func (c *Controller) notify(n Notice) {
 			c.metrics.queueToOnline.WithLabelValues(n.Template).Observe(n.Latency.Seconds())
 		}
 	case NoticeBuildStarted:
+		if n.ReadyFor > 0 {
+			c.notifyReadyTook(n, log)
+		}
 		c.recorder.Eventf(n.Pod, corev1.EventTypeNormal, "BuildStarted", "Build %s started on agent %s", n.Build, n.Agent)
 		log.Info("build started", zap.String("build", n.Build))
 	case NoticeFailed:

@@ -80,6 +80,10 @@ func (f *fakeJenkins) SetTemporarilyOffline(_ context.Context, name, reason stri
 	return f.record("SetTemporarilyOffline " + name + " " + reason)
 }
 
+func (f *fakeJenkins) SetOnline(_ context.Context, name string) error {
+	return f.record("SetOnline " + name)
+}
+
 func (f *fakeJenkins) NodeSecret(_ context.Context, name string) (string, error) {
 	return "0123456789abcdef", f.record("NodeSecret " + strings.SplitN(name, "-", 2)[0])
 }

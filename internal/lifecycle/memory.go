@@ -3,6 +3,8 @@ package lifecycle
 import (
 	"maps"
 	"time"
+
+	"github.com/jenkins-agent-provisioner/provisioner/internal/warm"
 )
 
 // Memory is what must survive from one poll to the next because the world does not show it: the
@@ -19,6 +21,9 @@ type Memory struct {
 	Seen map[string]time.Time
 	// Failures are the most recent failures, newest first, at most keptFailures.
 	Failures []FailureRecord
+	// Estimators are the warm templates' adaptive estimates (decide_warm.go): the one piece of
+	// ready-agent state that lives only here, restarting from zero.
+	Estimators map[string]warm.Estimator
 }
 
 // Backoff is one template's state after failures: base, 2×base, 4×base … capped, from the last one.
@@ -31,13 +36,17 @@ type Backoff struct {
 
 // NewMemory is the memory of a controller that has not polled yet.
 func NewMemory() Memory {
-	return Memory{Backoff: map[string]Backoff{}, SurplusSince: map[string]time.Time{}, Seen: map[string]time.Time{}}
+	return Memory{Backoff: map[string]Backoff{}, SurplusSince: map[string]time.Time{}, Seen: map[string]time.Time{},
+		Estimators: map[string]warm.Estimator{}}
 }
 
 // clone copies the memory so that decide never changes the one it was given.
 func (m Memory) clone() Memory {
 	out := Memory{Backoff: maps.Clone(m.Backoff), SurplusSince: maps.Clone(m.SurplusSince), Seen: maps.Clone(m.Seen),
-		Failures: append([]FailureRecord(nil), m.Failures...)}
+		Failures: append([]FailureRecord(nil), m.Failures...), Estimators: maps.Clone(m.Estimators)}
+	if out.Estimators == nil {
+		out.Estimators = map[string]warm.Estimator{}
+	}
 	if out.Backoff == nil {
 		out.Backoff = map[string]Backoff{}
 	}

@@ -19,6 +19,7 @@ type Metrics struct {
 	finishedToDeleted *prometheus.HistogramVec
 	kubeErrors        *prometheus.CounterVec
 	pollDuration      prometheus.Histogram
+	warm              *warmMetrics
 
 	mu      sync.Mutex
 	waiting map[WaitKey]bool // the waiting series published last
@@ -72,6 +73,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.buildsWaiting, m.agents, m.provisioned, m.completed, m.failed, m.queueToPod, m.queueToOnline,
 		m.finishedToDeleted, m.kubeErrors, m.pollDuration)
+	m.warm = newWarmMetrics(reg)
 	return m
 }
 
