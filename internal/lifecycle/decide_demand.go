@@ -228,7 +228,7 @@ func (d *Decision) demand(w *world, cfg DecideConfig, now time.Time) {
 		queued := waiting[t.Name]
 		for i := range plan[t.Name].Create + wp.plans[t.Name].Headroom {
 			a := Action{Kind: ActCreate, Template: t.Name, Spec: t}
-			if i < len(queued) {
+			if i < plan[t.Name].Create && i < len(queued) { // headroom is made for no build
 				a.QueuedAt = queued[i].InQueueSince
 			}
 			d.Actions = append(d.Actions, a)
