@@ -119,7 +119,7 @@ func TestDecideWarm(t *testing.T) {
 			want:   []string{"Release maven-a"},
 		},
 		{
-			name: "the global cap leaves room: headroom is shared one agent at a time",
+			name:  "the global cap leaves room: headroom is shared one agent at a time",
 			world: warmWorld(idle2).build(1, "docker", time.Second),
 			cfg:   func(c *DecideConfig) { c.MaxAgents = 2 },
 			want:  []string{"Create maven", "Create docker queued-1s"},
