@@ -72,6 +72,9 @@ func New(logger *zap.Logger, jc Jenkins, kube kubernetes.Interface, templates Te
 		labels:    newJobLabels(jc, logger),
 		mem:       NewMemory(),
 	}
+	if cfg.Clock != nil {
+		c.now = cfg.Clock
+	}
 	c.act = newActor(logger, c.step)
 	c.status.JenkinsURL = cfg.JenkinsURL
 	return c, nil
