@@ -238,3 +238,35 @@ func TestCapsAndDemandFirstUnderABurst(t *testing.T) {
 		return len(got) == 3, fmt.Sprintf("ready %v; pods %s", got, r.pods.summary())
 	})
 }
+
+// Twenty ready agents idle cost Jenkins what no agent costs: the ready mark keeps every one of them
+// from taking a build unseen, so the busy watch stays off and only the regular poll reads Jenkins
+// (queue and computer list, 2 requests a second at the default 1 s). The issue's bound is 4.
+func TestTwentyReadyAgentsCostOnlyThePoll(t *testing.T) {
+	r := newRig(t, rigOptions{maxAgents: 20, templates: `templates:
+  - name: maven
+    labels: [maven]
+    maxAgents: 20
+    warm: {idle: 20}
+`, config: func(c *lifecycle.Config) { c.PollInterval, c.BusyPollInterval = time.Second, 250*time.Millisecond }})
+	eventually(t, 2*time.Minute, func() (bool, string) {
+		got := readyAgents(r.jenkins, "maven")
+		return len(got) == 20, fmt.Sprintf("%d ready; pods %s", len(got), r.pods.summary())
+	})
+	time.Sleep(2 * time.Second) // the last marks' polls
+	total := func() int64 {
+		var n int64
+		for _, e := range r.jenkins.Stats().Endpoints {
+			n += e.Requests
+		}
+		return n
+	}
+	const window = 10 * time.Second
+	before, start := total(), time.Now()
+	time.Sleep(window)
+	rate := float64(total()-before) / time.Since(start).Seconds()
+	t.Logf("Jenkins requests per second with 20 ready agents idle: %.2f (endpoints %+v)", rate, r.jenkins.Stats().Endpoints)
+	if rate > 4 {
+		t.Errorf("%.2f Jenkins requests/s with 20 ready agents idle, want at most 4", rate)
+	}
+}
