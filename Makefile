@@ -8,27 +8,36 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 # KUBEBUILDER_ASSETS may be given by a user who already has envtest binaries; else we build them.
 ASSETS = $${KUBEBUILDER_ASSETS:-$$(./hack/build-control-plane.sh | tail -n 1)}
+# KUEUE_ASSETS likewise: a folder with Kueue's bin/kueue, crd/ and webhook/ (hack/build-kueue.sh).
+KUEUE_ASSETS_DIR = $${KUEUE_ASSETS:-$$(./hack/build-kueue.sh | tail -n 1)}
 TEST_TIMEOUT ?= 45m
 FUZZTIME ?= 20s
 
-.PHONY: all build test unit lint vet staticcheck fmt-check control-plane chromium demo fuzz bench chaos bench-smoke chaos-smoke image clean
+.PHONY: all build test unit lint vet staticcheck fmt-check control-plane kueue chromium demo fuzz bench chaos bench-smoke chaos-smoke image clean
 
 all: build
 
+## build: bin/provisioner (production: links no test rig) and bin/provisioner-demo (the demo, with its rigs)
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/provisioner ./cmd/provisioner
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/provisioner-demo ./cmd/provisioner-demo
 
 ## control-plane: build kube-apiserver, kube-controller-manager and etcd into .cache (idempotent)
 control-plane:
 	@if [ -z "$${KUBEBUILDER_ASSETS:-}" ]; then ./hack/build-control-plane.sh >/dev/null; fi
+
+## kueue: build Kueue's manager (sigs.k8s.io/kueue/cmd/kueue) with its CRDs and webhook manifests
+## into .cache for the tests that run a real Kueue (idempotent; about 7 minutes cold)
+kueue:
+	@if [ -z "$${KUEUE_ASSETS:-}" ]; then ./hack/build-kueue.sh >/dev/null; fi
 
 ## chromium: Debian's chromium for the status page's browser tests (idempotent)
 chromium:
 	@./hack/install-chromium.sh >/dev/null
 
 ## test: everything CI runs: lint, then every test on the real control plane
-test: control-plane chromium lint
-	KUBEBUILDER_ASSETS=$(ASSETS) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+test: control-plane kueue chromium lint
+	KUBEBUILDER_ASSETS=$(ASSETS) KUEUE_ASSETS=$(KUEUE_ASSETS_DIR) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 ## unit: the quicker run (-short skips the 1000-agent scale test and the browser tests)
 unit:
@@ -48,7 +57,7 @@ staticcheck:
 
 ## demo: the whole thing on this machine, nothing given
 demo: control-plane build
-	KUBEBUILDER_ASSETS=$(ASSETS) ./bin/provisioner demo
+	KUBEBUILDER_ASSETS=$(ASSETS) ./bin/provisioner-demo
 
 ## fuzz: every fuzz target for FUZZTIME each
 fuzz:

@@ -2,10 +2,12 @@
 // build ends.
 //
 //	provisioner run                 the controller (settings: PROVISIONER_* or flags, see --help)
-//	provisioner demo                everything on this machine: control plane, Jenkins emulator, node simulator
 //	provisioner templates check     validate templates (and dry-run their pods on a cluster)
 //	provisioner templates render    show the template and pod a label would get
 //	provisioner version             print the version
+//
+// The demo (a local control plane, the Jenkins emulator and the node simulator around the real
+// controller) is its own command, cmd/provisioner-demo, so this binary links none of those test rigs.
 package main
 
 import (
@@ -31,7 +33,6 @@ const usage = `Usage: provisioner <command> [flags]
 
 Commands:
   run                 provision agents for a Jenkins (settings: PROVISIONER_* variables or flags; run --help)
-  demo                run everything on this machine with nothing given, and print what happens
   templates check     validate agent templates; with a cluster, also dry-run every rendered pod
   templates render    print the template and agent pod YAML a label expression would get
   version             print the version
@@ -46,7 +47,9 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	case "run":
 		return runCommand(ctx, args[1:], stderr)
 	case "demo":
-		return demoCommand(ctx, args[1:], stdout, stderr)
+		// The demo left this binary so that production links no test rig; say where it went.
+		fmt.Fprintln(stderr, "provisioner: the demo is its own command now: make demo, or go run ./cmd/provisioner-demo")
+		return 2
 	case "templates":
 		return runTemplates(ctx, args[1:], stdout, stderr)
 	case "version", "--version":

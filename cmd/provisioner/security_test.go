@@ -8,10 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/jenkins-agent-provisioner/provisioner/internal/wiring"
 )
 
 const riskyTemplates = `templates:
@@ -71,8 +72,7 @@ func TestTemplatesCheckWarnsAboutRiskySettings(t *testing.T) {
 // TestStatusPageCanLeaveTheMainAddress: with PROVISIONER_STATUS_LISTEN set the main address serves
 // metrics and health but not the status page. Before, the page was always on PROVISIONER_LISTEN.
 func TestStatusPageCanLeaveTheMainAddress(t *testing.T) {
-	var leading atomic.Bool
-	h := healthAndMetrics(prometheus.NewRegistry(), nil, &leading, false)
+	h := (&wiring.App{Registry: prometheus.NewRegistry()}).HealthAndMetrics()
 	for path, want := range map[string]int{"/": http.StatusNotFound, "/metrics": http.StatusOK, "/healthz": http.StatusOK} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))

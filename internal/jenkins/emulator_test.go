@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/jenkins-agent-provisioner/provisioner/internal/jenkins/jenkinstest"
+	"github.com/jenkins-agent-provisioner/provisioner/internal/waitfor"
 )
 
 // The client against the Jenkins emulator: the same requests a real Jenkins gets, answered in its
@@ -81,20 +82,13 @@ func computerByName(cs []Computer, name string) (Computer, bool) {
 // eventually polls cond every 20ms until it holds or 10s pass.
 func eventually(t *testing.T, what string, cond func() (bool, error)) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	waitfor.Eventually(t, 10*time.Second, 20*time.Millisecond, what, func() (bool, string) {
 		ok, err := cond()
 		if err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return ok, "not yet"
+	})
 }
 
 const (

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jenkins-agent-provisioner/provisioner/internal/jenkins"
+	"github.com/jenkins-agent-provisioner/provisioner/internal/waitfor"
 )
 
 // busyWatch reads the computer list alone at BusyPollInterval while any agent of ours is connected
@@ -62,7 +63,7 @@ func (w *busyWatch) run(ctx context.Context, every time.Duration, read func(cont
 				continue
 			}
 		}
-		if !sleep(ctx, every) {
+		if !waitfor.Duration(ctx, every) {
 			return
 		}
 		readCtx, cancel := context.WithTimeout(ctx, markTimeout)
@@ -89,16 +90,4 @@ func busyUnmarked(computers []jenkins.Computer) []Action {
 		out = append(out, Action{Kind: ActMarkBusy, Agent: comp.Name, Template: tmpl, State: Busy, Node: true, Build: currentBuild(comp)})
 	}
 	return out
-}
-
-// sleep waits for d or until ctx ends; it reports whether the time passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

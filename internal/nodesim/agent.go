@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/jenkins-agent-provisioner/provisioner/internal/jenkins/jenkinstest"
+	"github.com/jenkins-agent-provisioner/provisioner/internal/waitfor"
 )
 
 // resolveEnv builds a container's environment as the kubelet does before it starts the container:
@@ -304,7 +305,7 @@ func (s *Simulator) playAgent(ctx context.Context, pod string, a remotingArgs, e
 				send(agentEvent{kind: agentExited, code: 1, err: err})
 				return
 			}
-			if !sleep(ctx, s.cfg.RetryInterval) {
+			if !waitfor.Duration(ctx, s.cfg.RetryInterval) {
 				return
 			}
 			continue
@@ -348,7 +349,7 @@ func (s *Simulator) reconnect(ctx context.Context, log *zap.Logger, url string, 
 			send(agentEvent{kind: agentExited, code: 0, err: fmt.Errorf("bailing out after %s", a.NoReconnectAfter)})
 			return nil, false
 		}
-		if !sleep(ctx, s.scaled(reconnectDelay(a.WebSocket, attempt))) {
+		if !waitfor.Duration(ctx, s.scaled(reconnectDelay(a.WebSocket, attempt))) {
 			return nil, false
 		}
 		sess, err := jenkinstest.ConnectAgent(ctx, url, a.Name, a.Secret)

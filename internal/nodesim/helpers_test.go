@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/jenkins-agent-provisioner/provisioner/internal/jenkins/jenkinstest"
+	"github.com/jenkins-agent-provisioner/provisioner/internal/waitfor"
 )
 
 // Short clocks keep the suite quick; the behaviour under test does not depend on their size.
@@ -226,17 +227,7 @@ func getPod(t *testing.T, ns, name string) (*corev1.Pod, error) {
 // eventually polls cond until it holds or testTimeout passes; cond's text says what it last saw.
 func eventually(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(testTimeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, seen := cond()
-		if ok {
-			return
-		}
-		last = seen
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s; last seen: %s", what, last)
+	waitfor.Eventually(t, testTimeout, 50*time.Millisecond, what, cond)
 }
 
 // waitPod waits until the pod satisfies cond and returns it.

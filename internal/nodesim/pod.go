@@ -17,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/jenkins-agent-provisioner/provisioner/internal/waitfor"
 )
 
 // Exit codes the simulated containers end with, as a Linux runtime reports them.
@@ -127,7 +129,7 @@ func (r *podRun) run(ctx context.Context) {
 
 	if b.StartDelay > 0 {
 		log.Info("slow start", zap.Duration("delay", b.StartDelay))
-		if !sleep(ctx, b.StartDelay) {
+		if !waitfor.Duration(ctx, b.StartDelay) {
 			return
 		}
 	}
@@ -427,7 +429,7 @@ func (r *podRun) startAgent(ctx context.Context, c *ctr, env map[string]string, 
 	a := &agentProc{cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(a.done)
-		if connectDelay > 0 && !sleep(actx, connectDelay) {
+		if connectDelay > 0 && !waitfor.Duration(actx, connectDelay) {
 			return
 		}
 		r.s.playAgent(actx, r.pod.Name, agentArgs(env, c.spec.Args), events, gen)
@@ -469,7 +471,7 @@ func (r *podRun) publish(ctx context.Context, final bool) bool {
 // whose end is never reported would look alive to the controller for ever.
 func (r *podRun) publishFinal(ctx context.Context) {
 	for !r.publish(ctx, true) {
-		if !sleep(ctx, r.s.cfg.RetryInterval) {
+		if !waitfor.Duration(ctx, r.s.cfg.RetryInterval) {
 			return
 		}
 	}
@@ -701,17 +703,6 @@ func earliest(ts ...time.Time) time.Time {
 		}
 	}
 	return out
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 func randomHex(n int) string {

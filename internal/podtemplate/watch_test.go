@@ -12,6 +12,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/jenkins-agent-provisioner/provisioner/internal/waitfor"
 )
 
 // configMapDir lays out a directory the way the kubelet mounts a ConfigMap: the files live in a
@@ -63,15 +65,10 @@ func templateNames(s *Set) string {
 	return strings.Join(names, ",")
 }
 
+// waitFor polls cond every 5 ms until it holds or 5 s pass.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitfor.Eventually(t, 5*time.Second, 5*time.Millisecond, what, func() (bool, string) { return cond(), "not yet" })
 }
 
 func TestWatcherReloadsConfigMapUpdates(t *testing.T) {

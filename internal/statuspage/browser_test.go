@@ -2,17 +2,13 @@ package statuspage
 
 import (
 	"context"
-	"errors"
-	"net"
-	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/jenkins-agent-provisioner/provisioner/internal/lifecycle"
+	"github.com/jenkins-agent-provisioner/provisioner/internal/statuspage/statuspagetest"
 )
 
 // TestBrowserRendersStatus loads the page in headless Chromium in a phone-sized window and checks
@@ -25,26 +21,26 @@ func TestBrowserRendersStatus(t *testing.T) {
 	// The handler runs on the real clock, as in the provisioner, so the status is made relative to it.
 	st := realisticAt(time.Now())
 	h := Handler(func() lifecycle.Status { return st }, func() string { return "leader" })
-	url := serveLoopback(t, h)
+	url := statuspagetest.ServeLoopback(t, h)
 
-	shot, err := ScreenshotPath("statuspage-leader.png")
+	shot, err := statuspagetest.ScreenshotPath("statuspage-leader.png")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	dom, err := Capture(ctx, url, shot)
+	dom, err := statuspagetest.Capture(ctx, url, shot)
 	if err != nil {
 		t.Fatalf("load the status page in chromium: %v", err)
 	}
 	t.Logf("screenshot: %s", shot)
 	// The phone's first screen shows the top of the page; a tall window shows every section, for a
 	// person reviewing the layout.
-	full, err := ScreenshotPath("statuspage-leader-full.png")
+	full, err := statuspagetest.ScreenshotPath("statuspage-leader-full.png")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := CaptureWindow(ctx, url, full, CaptureWidth, 2400); err != nil {
+	if _, err := statuspagetest.CaptureWindow(ctx, url, full, statuspagetest.CaptureWidth, 2400); err != nil {
 		t.Fatalf("load the status page in a tall window: %v", err)
 	}
 	t.Logf("screenshot of the whole page: %s", full)
@@ -98,12 +94,12 @@ func TestBrowserFollower(t *testing.T) {
 		t.Error("a follower's page read the controller's status")
 		return realistic()
 	}, func() string { return "follower" })
-	url := serveLoopback(t, h)
-	shot, err := ScreenshotPath("statuspage-follower.png")
+	url := statuspagetest.ServeLoopback(t, h)
+	shot, err := statuspagetest.ScreenshotPath("statuspage-follower.png")
 	if err != nil {
 		t.Fatal(err)
 	}
-	dom, err := Capture(context.Background(), url, shot)
+	dom, err := statuspagetest.Capture(context.Background(), url, shot)
 	if err != nil {
 		t.Fatalf("load the status page in chromium: %v", err)
 	}
@@ -114,65 +110,5 @@ func TestBrowserFollower(t *testing.T) {
 	}
 	if n := len(findAll(doc, byTag("tr"))); n != 0 {
 		t.Errorf("the follower page shows %d table rows, want none", n)
-	}
-}
-
-// serveLoopback serves h on 127.0.0.1 (httptest's default could pick ::1, and Chromium must reach
-// exactly this address) and returns the page's URL.
-func serveLoopback(t *testing.T, h http.Handler) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(h)
-	srv.Listener = ln
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return srv.URL + "/"
-}
-
-// Capture must report a page that did not load, not hand back an empty DOM as success (Chromium
-// itself exits 0 after a refused connection).
-func TestCaptureUnreachable(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: no browser")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := "http://" + ln.Addr().String() + "/"
-	_ = ln.Close()
-	shot := filepath.Join(t.TempDir(), "unreachable.png")
-	if dom, err := Capture(context.Background(), url, shot); err == nil {
-		t.Fatalf("Capture of a closed port succeeded; DOM:\n%s", dom)
-	}
-}
-
-// A page that never answers must not hang the test: the context's deadline ends the browser.
-func TestCaptureTimeout(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: no browser")
-	}
-	release := make(chan struct{})
-	url := serveLoopback(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	// Cleanups run last-in first-out: unblock the handler before the server's Close waits for it.
-	t.Cleanup(func() { close(release) })
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	start := time.Now()
-	_, err := Capture(ctx, url, "")
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Capture of a page that never answers: err = %v, want context.DeadlineExceeded", err)
-	}
-	// 3 s deadline plus the 5 s WaitDelay at most, plus slack for a loaded machine.
-	if d := time.Since(start); d > 15*time.Second {
-		t.Errorf("Capture returned after %v, want soon after the 3s deadline", d)
 	}
 }

@@ -30,6 +30,17 @@
 // with no node are deleted at once rather than gracefully. Namespaces cannot be deleted (the
 // namespace controller is not running): use a fresh one per test instead.
 //
+// With Options.Kueue, Start also runs a real Kueue (KueueVersion, built by hack/build-kueue.sh into
+// <module root>/.cache/kueue/<version>, or wherever $KUEUE_ASSETS points): its CRDs and webhook
+// configurations are installed (webhooks served on 127.0.0.1 with envtest's certificates, names
+// prefixed kueue-, kube-system and KueueNamespace left alone as Kueue's release manifests leave
+// them) and the manager runs with the pod integration only. CreateResourceFlavor,
+// CreateClusterQueue, CreateLocalQueue, ApplyKueueObjects and WaitLocalQueueActive set up quota;
+// pods labelled kueue.x-k8s.io/queue-name are then gated until admitted. Kueue's objects are
+// unstructured (see kueue_queues.go for why not Kueue's Go types). Kueue insists on a metrics
+// certificate at /etc/kueue/metrics/certs when its cert rotator is off, so Start writes one there
+// if none is valid (it fails, saying so, when it cannot).
+//
 // Chaos tests can take the apiserver away with StopAPIServer and bring it back with
 // StartAPIServer (or both with RestartAPIServer): same port, data and certificates, so existing
 // clients reconnect on their own.

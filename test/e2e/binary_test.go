@@ -16,32 +16,40 @@ import (
 	"time"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
+// builtBinary is one command built once per test run.
+type builtBinary struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+var provisionerBin, demoBin builtBinary
 
 // provisionerBinary builds cmd/provisioner once per test run: these tests run the product as a user
 // runs it.
-func provisionerBinary(t *testing.T) string {
+func provisionerBinary(t *testing.T) string { return provisionerBin.build(t, "provisioner") }
+
+// demoBinary builds cmd/provisioner-demo once per test run, as `make demo` does.
+func demoBinary(t *testing.T) string { return demoBin.build(t, "provisioner-demo") }
+
+func (b *builtBinary) build(t *testing.T, command string) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "provisioner-e2e-bin-")
+	b.once.Do(func() {
+		dir, err := os.MkdirTemp("", command+"-e2e-bin-")
 		if err != nil {
-			buildErr = err
+			b.err = err
 			return
 		}
-		binPath = filepath.Join(dir, "provisioner")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/jenkins-agent-provisioner/provisioner/cmd/provisioner").CombinedOutput()
+		b.path = filepath.Join(dir, command)
+		out, err := exec.Command("go", "build", "-o", b.path, "github.com/jenkins-agent-provisioner/provisioner/cmd/"+command).CombinedOutput()
 		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			b.err = fmt.Errorf("go build ./cmd/%s: %v\n%s", command, err, out)
 		}
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return binPath
+	return b.path
 }
 
 // process is one running `provisioner run`.
@@ -214,18 +222,18 @@ func TestSIGTERMExitsCleanly(t *testing.T) {
 	}
 }
 
-// `provisioner demo` run as the README says, ends with nothing left over.
+// The demo, run as `make demo` runs it (the provisioner-demo binary), ends with nothing left over.
 func TestDemoAsAUserRunsIt(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts its own control plane")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, provisionerBinary(t), "demo", "--builds", "2")
+	cmd := exec.CommandContext(ctx, demoBinary(t), "--builds", "2")
 	out, err := cmd.CombinedOutput()
 	text := string(out)
 	if err != nil {
-		t.Fatalf("provisioner demo: %v\n%s", err, tail(text, 6000))
+		t.Fatalf("provisioner-demo: %v\n%s", err, tail(text, 6000))
 	}
 	for _, want := range []string{"BuildQueued", "Provisioned", "AgentOnline", "BuildStarted", "BuildFinished", "PodGone",
 		"AgentFailed", "builds run:        6 of 6", "resources left over: 0", "RESULT: ok"} {

@@ -17,7 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/jenkins-agent-provisioner/provisioner/internal/statuspage"
+	"github.com/jenkins-agent-provisioner/provisioner/internal/statuspage/statuspagetest"
 )
 
 // A ResourceQuota that admits fewer agent pods than builds wait: creations the apiserver refuses
@@ -275,13 +275,13 @@ func TestStatusPageInABrowser(t *testing.T) {
 		return busy && len(events(t, r.ns, "AgentFailed")) > 0, "waiting for a busy agent and a failure"
 	})
 	time.Sleep(500 * time.Millisecond) // one more poll, so the page shows both
-	shot, err := statuspage.ScreenshotPath("e2e-status-page.png")
+	shot, err := statuspagetest.ScreenshotPath("e2e-status-page.png")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	dom, err := statuspage.Capture(ctx, "http://"+listen+"/", shot)
+	dom, err := statuspagetest.Capture(ctx, "http://"+listen+"/", shot)
 	if err != nil {
 		t.Fatalf("load the status page in Chromium: %v", err)
 	}

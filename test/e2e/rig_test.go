@@ -28,6 +28,8 @@ import (
 	"github.com/jenkins-agent-provisioner/provisioner/internal/nodesim"
 	"github.com/jenkins-agent-provisioner/provisioner/internal/podtemplate"
 	"github.com/jenkins-agent-provisioner/provisioner/internal/testenv"
+	"github.com/jenkins-agent-provisioner/provisioner/internal/waitfor"
+	"github.com/jenkins-agent-provisioner/provisioner/internal/wiring"
 )
 
 var env *testenv.Env
@@ -163,14 +165,10 @@ func (r *rig) writeTemplates(brokenAnnotation, brokenImage string, connectTimeou
 	}
 }
 
-// startController runs the real controller in this process until the test ends or stopController.
+// startController runs the real controller in this process, built by internal/wiring as
+// `provisioner run` builds it, until the test ends or stopController.
 func (r *rig) startController() {
 	r.t.Helper()
-	watcher, err := podtemplate.NewWatcher(r.templates, zaptest.NewLogger(r.t, zaptest.Level(zap.WarnLevel)))
-	if err != nil {
-		r.t.Fatalf("templates: %v", err)
-	}
-	watcher.Interval = 200 * time.Millisecond
 	cfg := lifecycle.Config{
 		Namespace:          r.ns,
 		JenkinsURL:         r.jenkins.URL(),
@@ -185,14 +183,20 @@ func (r *rig) startController() {
 	if r.opts.config != nil {
 		r.opts.config(&cfg)
 	}
-	ctrl, err := lifecycle.New(zaptest.NewLogger(r.t, zaptest.Level(zap.InfoLevel)).Named("lifecycle"), r.client, env.Client, watcher, nil, cfg)
+	app, err := wiring.New(r.ctx, wiring.Settings{
+		Logger:            zaptest.NewLogger(r.t, zaptest.Level(zap.InfoLevel)),
+		Jenkins:           jenkins.Config{URL: r.jenkins.URL(), User: jenkinsUser, Token: jenkinsToken},
+		Kube:              env.Config,
+		Templates:         r.templates,
+		TemplatesInterval: 200 * time.Millisecond,
+		Lifecycle:         cfg,
+	})
 	if err != nil {
 		r.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(r.ctx)
-	r.ctrl, r.stopCtrl, r.ctrlDone = ctrl, cancel, make(chan error, 1)
-	go watcher.Run(ctx)
-	go func() { r.ctrlDone <- ctrl.Run(ctx) }()
+	r.ctrl, r.stopCtrl, r.ctrlDone = app.Controller, cancel, make(chan error, 1)
+	go func() { r.ctrlDone <- app.Run(ctx) }()
 	r.t.Cleanup(r.stopController)
 }
 
@@ -397,20 +401,11 @@ func (p *podTracker) summary() string {
 	return fmt.Sprintf("%d live %v, %d created", len(p.live), names, len(p.created))
 }
 
-// eventually polls cond until it holds or timeout passes, then fails with cond's last word.
+// eventually polls cond every 100 ms until it holds or timeout passes, then fails with cond's last
+// word.
 func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for time.Now().Before(deadline) {
-		ok, msg := cond()
-		if ok {
-			return
-		}
-		last = msg
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("not within %s: %s", timeout, last)
+	waitfor.Eventually(t, timeout, 100*time.Millisecond, "the condition", cond)
 }
 
 // events lists the Events of a namespace with the given reason.

@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/jenkins-agent-provisioner/provisioner/internal/podtemplate"
+	"github.com/jenkins-agent-provisioner/provisioner/internal/waitfor"
 )
 
 // BenchScale sizes the bench scenarios. Full is the issue's; Smoke is what CI runs in seconds.
@@ -61,8 +62,7 @@ func (o BenchOptions) runs(scenario string) bool { return len(o.Only) == 0 || o.
 
 // BenchReport holds every bench figure.
 type BenchReport struct {
-	Date      time.Time      `json:"date"`
-	Machine   Machine        `json:"machine"`
+	Header
 	Scale     BenchScale     `json:"scale"`
 	Settings  BenchOptions   `json:"settings"`
 	Latency   LatencyFigures `json:"latency"`
@@ -155,7 +155,7 @@ func (o BenchOptions) env() map[string]string {
 // Bench runs every bench scenario and returns the report; a scenario that cannot run is recorded
 // in Errors and the others still run.
 func (p *Plane) Bench(ctx context.Context, o BenchOptions) *BenchReport {
-	r := &BenchReport{Date: time.Now().UTC(), Machine: ThisMachine(), Scale: o.Scale, Settings: o}
+	r := &BenchReport{Header: NewHeader(), Scale: o.Scale, Settings: o}
 	fail := func(what string, err error) {
 		r.Errors = append(r.Errors, fmt.Sprintf("%s: %v", what, err))
 		p.Log.Error(what, zap.Error(err))
@@ -303,7 +303,7 @@ func (w *World) arrive(ctx context.Context, builds []Build, rate float64, rng *r
 		if err := w.Schedule(&builds[i]); err != nil {
 			return err
 		}
-		if !sleepCtx(ctx, time.Duration(rng.ExpFloat64()/rate*float64(time.Second))) {
+		if !waitfor.Duration(ctx, time.Duration(rng.ExpFloat64()/rate*float64(time.Second))) {
 			return ctx.Err()
 		}
 	}
@@ -348,7 +348,7 @@ func (p *Plane) burstRun(ctx context.Context, o BenchOptions, provisionerFirst b
 			if time.Now().After(deadline) {
 				return fmt.Errorf("%d of %d agent pods after 20m", got, n)
 			}
-			if !sleepCtx(ctx, 50*time.Millisecond) {
+			if !waitfor.Duration(ctx, 50*time.Millisecond) {
 				return ctx.Err()
 			}
 		}
@@ -421,7 +421,7 @@ func (p *Plane) baseline(ctx context.Context, o BenchOptions, n int) (float64, e
 		if got >= n {
 			return last.Sub(begin).Seconds(), nil
 		}
-		if !sleepCtx(ctx, 20*time.Millisecond) {
+		if !waitfor.Duration(ctx, 20*time.Millisecond) {
 			return 0, ctx.Err()
 		}
 	}
@@ -455,7 +455,7 @@ func (p *Plane) costRun(ctx context.Context, o BenchOptions, r *BenchReport) err
 	if err := proc.WaitReady(ctx, 2*time.Minute); err != nil {
 		return err
 	}
-	settle := func() { sleepCtx(ctx, 3*o.PollInterval) }
+	settle := func() { waitfor.Duration(ctx, 3*o.PollInterval) }
 	settle()
 
 	// Idle: nothing queued, no agents.
@@ -464,7 +464,7 @@ func (p *Plane) costRun(ctx context.Context, o BenchOptions, r *BenchReport) err
 		return err
 	}
 	begin := time.Now()
-	sleepCtx(ctx, sc.IdleWindow)
+	waitfor.Duration(ctx, sc.IdleWindow)
 	rss1, cpu1, err := proc.Usage()
 	if err != nil {
 		return err
@@ -533,7 +533,7 @@ func (p *Plane) costRun(ctx context.Context, o BenchOptions, r *BenchReport) err
 					return err
 				}
 				peak = max(peak, rss)
-				sleepCtx(ctx, 250*time.Millisecond)
+				waitfor.Duration(ctx, 250*time.Millisecond)
 			}
 			_, c1, err := proc.Usage()
 			if err != nil {
@@ -564,7 +564,7 @@ func (w *World) waitMarked(ctx context.Context, n int, timeout time.Duration) er
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%d of %d agents busy and marked after %s", marked, n, timeout)
 		}
-		if !sleepCtx(ctx, 250*time.Millisecond) {
+		if !waitfor.Duration(ctx, 250*time.Millisecond) {
 			return ctx.Err()
 		}
 	}
@@ -590,7 +590,7 @@ func (w *World) costCell(ctx context.Context, proc *Proc, queued, agents int, wi
 			return cell, err
 		}
 		s0 := w.Jenkins.Stats()
-		sleepCtx(ctx, window)
+		waitfor.Duration(ctx, window)
 		m1, err := proc.Metrics(ctx)
 		if err != nil {
 			return cell, err
@@ -704,7 +704,7 @@ func (r *BenchReport) targets() []Target {
 // Markdown renders the report.
 func (r *BenchReport) Markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Bench report\n\nMeasured %s on %s.\n\n", r.Date.Format("2006-01-02 15:04 UTC"), r.Machine)
+	b.WriteString(r.Header.Markdown("Bench report"))
 	fmt.Fprintf(&b, "Scale `%s` (%d repetition(s); every figure is the median over repetitions), poll interval %s, Kubernetes client QPS %g / burst %d. "+
 		"Real kube-apiserver, etcd and garbage collector, the Jenkins emulator, the node simulator, and the provisioner binary as a separate process.\n\n",
 		r.Scale.Name, r.Scale.Reps, r.Settings.PollInterval, r.Settings.KubeQPS, r.Settings.KubeBurst)

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/jenkins-agent-provisioner/provisioner/internal/nodesim"
+	"github.com/jenkins-agent-provisioner/provisioner/internal/waitfor"
 )
 
 // WarmScale sizes the ready-agent scenario (issue 13): Poisson arrivals on two templates, builds of
@@ -136,7 +137,7 @@ func (p *Plane) warmRun(ctx context.Context, o BenchOptions, sc WarmScale, warmO
 	}
 	deadline := time.Now().Add(drain)
 	for w.Pods.Live() > 0 && time.Now().Before(deadline) {
-		if !sleepCtx(ctx, time.Second) {
+		if !waitfor.Duration(ctx, time.Second) {
 			return run, ctx.Err()
 		}
 	}

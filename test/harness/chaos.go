@@ -24,6 +24,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/jenkins-agent-provisioner/provisioner/internal/waitfor"
 )
 
 // ChaosScale sizes the fault scenarios.
@@ -63,11 +65,10 @@ var ChaosScales = map[string]ChaosScale{
 
 // ChaosReport holds every fault run's outcome.
 type ChaosReport struct {
-	Date    time.Time    `json:"date"`
-	Machine Machine      `json:"machine"`
-	Scale   ChaosScale   `json:"scale"`
-	Runs    []ChaosRun   `json:"runs"`
-	Fuzz    []FuzzResult `json:"fuzz"`
+	Header
+	Scale ChaosScale   `json:"scale"`
+	Runs  []ChaosRun   `json:"runs"`
+	Fuzz  []FuzzResult `json:"fuzz"`
 }
 
 // ChaosRun is one scenario's outcome.
@@ -117,7 +118,7 @@ func chaosEnv() map[string]string {
 
 // Chaos runs every fault scenario.
 func (p *Plane) Chaos(ctx context.Context, sc ChaosScale, seed uint64) *ChaosReport {
-	r := &ChaosReport{Date: time.Now().UTC(), Machine: ThisMachine(), Scale: sc}
+	r := &ChaosReport{Header: NewHeader(), Scale: sc}
 	scenarios := []struct {
 		key, name string
 		run       func(context.Context, ChaosScale, *rand.Rand, *ChaosRun) error
@@ -211,7 +212,7 @@ func (r *replica) kill(ctx context.Context) error {
 	old.Kill()
 	deadline := time.Now().Add(30 * time.Second)
 	for r.current() == old {
-		if time.Now().After(deadline) || !sleepCtx(ctx, 20*time.Millisecond) {
+		if time.Now().After(deadline) || !waitfor.Duration(ctx, 20*time.Millisecond) {
 			return fmt.Errorf("%s was not restarted", r.name)
 		}
 	}
@@ -254,7 +255,7 @@ func randomMoments(rng *rand.Rand, k int, d time.Duration) []time.Duration {
 
 // waitUntil sleeps until offset since begin.
 func waitUntil(ctx context.Context, begin time.Time, offset time.Duration) bool {
-	return sleepCtx(ctx, time.Until(begin.Add(offset)))
+	return waitfor.Duration(ctx, time.Until(begin.Add(offset)))
 }
 
 func (p *Plane) chaosWorld(ctx context.Context, name string, sc ChaosScale, opts WorldOptions) (*World, error) {
@@ -372,7 +373,7 @@ func (p *Plane) chaosJenkins(ctx context.Context, sc ChaosScale, rng *rand.Rand,
 	f.SetResetRate(0.06)
 	fp.on.Store(true)
 	err = w.runBuilds(ctx, sc, sc.FaultBuilds, rng, run, func(arrivals time.Duration) error {
-		if !sleepCtx(ctx, arrivals/2) {
+		if !waitfor.Duration(ctx, arrivals/2) {
 			return ctx.Err()
 		}
 		f.OutageFor(sc.Outage)
@@ -401,7 +402,7 @@ func (p *Plane) chaosAPIServer(ctx context.Context, sc ChaosScale, rng *rand.Ran
 		return err
 	}
 	return w.runBuilds(ctx, sc, sc.RestartBuild, rng, run, func(arrivals time.Duration) error {
-		if !sleepCtx(ctx, arrivals/2) {
+		if !waitfor.Duration(ctx, arrivals/2) {
 			return ctx.Err()
 		}
 		begin := time.Now()
@@ -441,7 +442,7 @@ func (p *Plane) chaosQuota(ctx context.Context, sc ChaosScale, rng *rand.Rand, r
 		if _, ok := q.Status.Used[corev1.ResourcePods]; ok {
 			break
 		}
-		if time.Now().After(deadline) || !sleepCtx(ctx, 100*time.Millisecond) {
+		if time.Now().After(deadline) || !waitfor.Duration(ctx, 100*time.Millisecond) {
 			return fmt.Errorf("the quota controller did not fill in the quota's status within a minute")
 		}
 	}
@@ -536,7 +537,7 @@ func (p *Plane) chaosLeader(ctx context.Context, sc ChaosScale, rng *rand.Rand, 
 					return l, nil
 				}
 			}
-			if time.Now().After(deadline) || !sleepCtx(ctx, 100*time.Millisecond) {
+			if time.Now().After(deadline) || !waitfor.Duration(ctx, 100*time.Millisecond) {
 				return "", fmt.Errorf("no new leader within a minute (lease holder %q)", leader())
 			}
 		}
@@ -627,10 +628,11 @@ func fuzzAll(ctx context.Context, d time.Duration, log *zap.Logger) []FuzzResult
 // Markdown renders the report.
 func (r *ChaosReport) Markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Chaos report\n\nMeasured %s on %s.\n\nScale `%s`: builds arrive as a Poisson process at %g/s, each lasting %s; "+
+	b.WriteString(r.Header.Markdown("Chaos report"))
+	fmt.Fprintf(&b, "Scale `%s`: builds arrive as a Poisson process at %g/s, each lasting %s; "+
 		"three templates capped at %d agents each, MAX_AGENTS %d. Every run ends by checking that every build ran exactly once on its own agent, "+
 		"no agent was deleted while its build ran, no pod, Secret or Jenkins node of ours is left (the placeholder node excepted), and no cap was exceeded.\n\n",
-		r.Date.Format("2006-01-02 15:04 UTC"), r.Machine, r.Scale.Name, r.Scale.Rate, r.Scale.Duration, r.Scale.PerTemplate, r.Scale.Global)
+		r.Scale.Name, r.Scale.Rate, r.Scale.Duration, r.Scale.PerTemplate, r.Scale.Global)
 	b.WriteString("| Scenario | Builds | Seconds | Result | Facts |\n|---|---|---|---|---|\n")
 	for _, run := range r.Runs {
 		res := "all invariants held"

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/jenkins-agent-provisioner/provisioner/internal/lifecycle"
+	"github.com/jenkins-agent-provisioner/provisioner/internal/waitfor"
 )
 
 // Invariants is what every chaos scenario must end with, and what the bench's latency run checks
@@ -157,7 +158,7 @@ func (w *World) waitNothingLeft(ctx context.Context, timeout time.Duration) []st
 		if len(left) == 0 || time.Now().After(deadline) {
 			return left
 		}
-		if !sleepCtx(ctx, 250*time.Millisecond) {
+		if !waitfor.Duration(ctx, 250*time.Millisecond) {
 			return append(left, ctx.Err().Error())
 		}
 	}

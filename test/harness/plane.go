@@ -1,7 +1,6 @@
 package harness
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -79,16 +78,4 @@ func fileLogger(path string) (*zap.Logger, func(), error) {
 	}
 	core := zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(f), zapcore.WarnLevel)
 	return zap.New(core), func() { _ = f.Close() }, nil
-}
-
-// sleepCtx waits d or until ctx ends, and says whether the whole wait passed.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/jenkins-agent-provisioner/provisioner/internal/waitfor"
 )
 
 // Proc is one running provisioner process (`provisioner run`), configured only by PROVISIONER_*
@@ -128,7 +130,7 @@ func (p *Proc) WaitReady(ctx context.Context, timeout time.Duration) error {
 		} else {
 			last = err.Error()
 		}
-		if !sleepCtx(ctx, 100*time.Millisecond) {
+		if !waitfor.Duration(ctx, 100*time.Millisecond) {
 			return fmt.Errorf("%s not ready within %s: %s", p.Name, timeout, last)
 		}
 	}

@@ -14,6 +14,21 @@ import (
 	"time"
 )
 
+// Header opens every report, bench and chaos alike: when and where it was measured. Embedded, its
+// fields stand at the top level of the report's JSON ("date", "machine").
+type Header struct {
+	Date    time.Time `json:"date"`
+	Machine Machine   `json:"machine"`
+}
+
+// NewHeader is now (UTC) on this machine.
+func NewHeader() Header { return Header{Date: time.Now().UTC(), Machine: ThisMachine()} }
+
+// Markdown is the report's title and the line that says when and where, then a blank line.
+func (h Header) Markdown(title string) string {
+	return fmt.Sprintf("# %s\n\nMeasured %s on %s.\n\n", title, h.Date.Format("2006-01-02 15:04 UTC"), h.Machine)
+}
+
 // Machine is where a report was measured; figures mean little without it.
 type Machine struct {
 	CPUModel  string `json:"cpuModel"`

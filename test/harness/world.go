@@ -19,6 +19,7 @@ import (
 	"github.com/jenkins-agent-provisioner/provisioner/internal/jenkins/jenkinstest"
 	"github.com/jenkins-agent-provisioner/provisioner/internal/lifecycle"
 	"github.com/jenkins-agent-provisioner/provisioner/internal/nodesim"
+	"github.com/jenkins-agent-provisioner/provisioner/internal/waitfor"
 )
 
 const (
@@ -261,7 +262,7 @@ func (w *World) WaitBuilds(ctx context.Context, bs []Build, timeout time.Duratio
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%d of %d builds done after %s (%d agent pods live)", done, len(want), timeout, w.Pods.Live())
 		}
-		if !sleepCtx(ctx, 250*time.Millisecond) {
+		if !waitfor.Duration(ctx, 250*time.Millisecond) {
 			return ctx.Err()
 		}
 	}
@@ -287,7 +288,7 @@ func (w *World) WaitStarted(ctx context.Context, bs []Build, n int, timeout time
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%d of %d builds started after %s (%d agent pods live)", started, n, timeout, w.Pods.Live())
 		}
-		if !sleepCtx(ctx, 250*time.Millisecond) {
+		if !waitfor.Duration(ctx, 250*time.Millisecond) {
 			return ctx.Err()
 		}
 	}

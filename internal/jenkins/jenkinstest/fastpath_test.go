@@ -169,7 +169,7 @@ func TestRecreatedNodeLabels(t *testing.T) {
 		t.Errorf("why with x labelled blue (-want +got):\n%s", diff)
 	}
 	r.connect("x")
-	waitFor(t, "the build to start on x", func() bool {
+	eventually(t, "the build to start on x", func() bool {
 		b := r.s.Builds()
 		return len(b) == 1 && b[0].Node == "x" && !b[0].Started.IsZero()
 	})

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jenkins-agent-provisioner/provisioner/internal/waitfor"
 )
 
 // testClient is a bare HTTP client that does not follow redirects, so tests see Jenkins' own
@@ -142,16 +144,11 @@ func connect(t *testing.T, s *Server, name string) *AgentSession {
 	return a
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+// eventually polls cond every 5 ms until it holds or 20 s pass (the scale tests' thousand builds
+// need that long on a loaded machine; the others hold within milliseconds).
+func eventually(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	waitfor.Eventually(tb, 20*time.Second, 5*time.Millisecond, what, func() (bool, string) { return cond(), "not yet" })
 }
 
 // queueWhys returns id → why of the queue's items, in the answer's order.

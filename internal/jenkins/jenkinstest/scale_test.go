@@ -164,7 +164,7 @@ func busyQueue(tb testing.TB, nodes, connected, items int) *scaleRig {
 			tb.Fatal(err)
 		}
 	}
-	waitFor(tb, "the busy agents to start their builds", func() bool {
+	eventually(tb, "the busy agents to start their builds", func() bool {
 		n := 0
 		for _, b := range r.s.Builds() {
 			if !b.Started.IsZero() {
@@ -174,18 +174,6 @@ func busyQueue(tb testing.TB, nodes, connected, items int) *scaleRig {
 		return n == connected
 	})
 	return r
-}
-
-// waitFor polls cond until it holds or 20 s pass.
-func waitFor(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // BenchmarkScheduleThousand queues a thousand builds of labelled jobs while ten agents with the
@@ -311,7 +299,7 @@ func TestScaleThousand(t *testing.T) {
 	parallel(n, func(i int) { r.connect(fmt.Sprintf("k8s-%04d", i)) })
 	t.Logf("connected %d agents in %v", n, time.Since(step))
 	step = time.Now()
-	waitFor(t, "every build to start", func() bool {
+	eventually(t, "every build to start", func() bool {
 		started := 0
 		for _, b := range r.s.Builds() {
 			if !b.Started.IsZero() {

@@ -1,20 +1,25 @@
-package statuspage
+// Package statuspagetest loads a page in a real browser, for the status page's tests and the
+// end-to-end test that looks at the running provisioner's page. It is a test rig: production code
+// never imports it (cmd/provisioner's dependency test checks), which is why it is not part of
+// internal/statuspage.
+package statuspagetest
 
 import (
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"testing"
 	"time"
 )
 
-// This file is the test rig that loads the status page in a real browser. It lives in a non-test
-// file so the end-to-end test in another package can use it; production code never calls it.
-//
 // Why headless Chromium driven by its command line, not a DevTools client: Debian's chromium
 // package is the only browser these machines can install (no browser downloads are reachable), and
 // --dump-dom plus --screenshot give exactly what the tests check (the DOM as the browser built it,
@@ -198,4 +203,19 @@ func moduleRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// ServeLoopback serves h on 127.0.0.1 until the test ends (httptest's default could pick ::1, and
+// Chromium must reach exactly this address) and returns the page's URL.
+func ServeLoopback(t testing.TB, h http.Handler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv.URL + "/"
 }

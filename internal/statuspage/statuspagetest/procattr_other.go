@@ -1,6 +1,6 @@
 //go:build !linux
 
-package statuspage
+package statuspagetest
 
 import (
 	"errors"

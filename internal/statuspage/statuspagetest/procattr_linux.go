@@ -1,4 +1,4 @@
-package statuspage
+package statuspagetest
 
 import (
 	"errors"

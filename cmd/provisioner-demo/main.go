@@ -1,3 +1,10 @@
+// Command provisioner-demo runs the whole product on this machine with nothing given: a real
+// kube-apiserver and etcd, the Jenkins emulator with labelled jobs, the node simulator as kubelet,
+// and the real controller (built by internal/wiring, as `provisioner run` builds it) with the demo
+// templates. It narrates what happens and ends with a summary. `make demo` builds and runs it.
+//
+// It is its own main, not a subcommand of cmd/provisioner, because it links the test rigs
+// (internal/testenv, internal/jenkins/jenkinstest, internal/nodesim) the production binary must not.
 package main
 
 import (
@@ -7,19 +14,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
+	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 
@@ -29,22 +35,27 @@ import (
 	"github.com/jenkins-agent-provisioner/provisioner/internal/nodesim"
 	"github.com/jenkins-agent-provisioner/provisioner/internal/podtemplate"
 	"github.com/jenkins-agent-provisioner/provisioner/internal/testenv"
+	"github.com/jenkins-agent-provisioner/provisioner/internal/wiring"
 )
 
 //go:embed demo-templates.yaml
 var demoTemplates []byte
 
-// demoCommand runs the whole product on this machine with nothing given: a real kube-apiserver and
-// etcd, the Jenkins emulator with labelled jobs, the node simulator as kubelet, and the real
-// controller with the demo templates. It narrates what happens and ends with a summary.
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	code := demoCommand(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
 func demoCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("provisioner demo", flag.ContinueOnError)
+	fs := flag.NewFlagSet("provisioner-demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	perKind := fs.Int("builds", 4, "builds to queue per kind (maven, linux&&docker, pipeline node('nodejs'))")
 	listen := fs.String("listen", "127.0.0.1:0", "address of the status page while the demo runs")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up after this long")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: provisioner demo [flags]\n\nRuns a local control plane, a Jenkins emulator, a simulated node and the provisioner, queues builds and prints what happens.")
+		fmt.Fprintln(fs.Output(), "Usage: provisioner-demo [flags]\n\nRuns a local control plane, a Jenkins emulator, a simulated node and the provisioner, queues builds and prints what happens.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -53,12 +64,16 @@ func demoCommand(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		}
 		return 2
 	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "provisioner-demo: unexpected arguments: %v\n", fs.Args())
+		return 2
+	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	d := &demo{out: stdout, start: time.Now(), created: map[string]bool{}, deleted: map[string]bool{}}
 	ok, err := d.run(ctx, *perKind, *listen)
 	if err != nil {
-		fmt.Fprintf(stderr, "provisioner demo: %v\n", err)
+		fmt.Fprintf(stderr, "provisioner-demo: %v\n", err)
 		return 1
 	}
 	if !ok {
@@ -87,8 +102,11 @@ func (d *demo) run(ctx context.Context, perKind int, listen string) (bool, error
 		return false, err
 	}
 	defer logFile.Close()
-	logger, _ := newLogger("info", "json", logFile)
-	routeKlog(logger)
+	logger, err := wiring.NewLogger("info", "json", logFile)
+	if err != nil {
+		return false, err
+	}
+	wiring.RouteKlog(logger)
 
 	d.say("starting a local control plane (kube-apiserver, etcd, garbage collector); logs go to %s", logFile.Name())
 	env, err := testenv.Start(testenv.Options{GarbageCollector: true})
@@ -121,47 +139,40 @@ func (d *demo) run(ctx context.Context, perKind int, listen string) (bool, error
 	if err := os.WriteFile(templatesPath, demoTemplates, 0o644); err != nil {
 		return false, err
 	}
-	watcher, err := podtemplate.NewWatcher(templatesPath, logger.Named("templates"))
-	if err != nil {
-		return false, fmt.Errorf("demo templates: %w", err)
-	}
-	client, err := jenkins.New(jenkins.Config{URL: jenk.URL(), User: user, Token: token, Logger: logger.Named("jenkins-client")})
-	if err != nil {
-		return false, err
-	}
-	reg := prometheus.NewRegistry()
-	ctrl, err := lifecycle.New(logger.Named("lifecycle"), client, env.Client, watcher, lifecycle.NewMetrics(reg), lifecycle.Config{
-		Namespace:          ns,
-		JenkinsURL:         jenk.URL(),
-		PollInterval:       time.Second,
-		BackoffBase:        2 * time.Second,
-		BackoffMax:         8 * time.Second,
-		OrphanGrace:        20 * time.Second,
-		UnschedulableGrace: 30 * time.Second,
+	app, err := wiring.New(ctx, wiring.Settings{
+		Logger:    logger,
+		Jenkins:   jenkins.Config{URL: jenk.URL(), User: user, Token: token},
+		Kube:      env.Config,
+		Templates: templatesPath,
+		Lifecycle: lifecycle.Config{
+			Namespace:          ns,
+			JenkinsURL:         jenk.URL(),
+			PollInterval:       time.Second,
+			BackoffBase:        2 * time.Second,
+			BackoffMax:         8 * time.Second,
+			OrphanGrace:        20 * time.Second,
+			UnschedulableGrace: 30 * time.Second,
+		},
 	})
 	if err != nil {
 		return false, err
 	}
+	ctrl := app.Controller
 
-	var leading atomic.Bool
-	leading.Store(true)
-	ln, err := net.Listen("tcp", listen)
+	addr, stopServing, err := app.Serve(listen, app.Handler())
 	if err != nil {
-		return false, fmt.Errorf("listen %s: %w", listen, err)
+		return false, err
 	}
-	srv := &http.Server{Handler: endpoints(reg, ctrl, &leading, false), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
-	d.say("status page at http://%s/", ln.Addr())
+	defer stopServing()
+	d.say("status page at http://%s/", addr)
 
 	d.narrate(ctx, env, ns)
 
 	ctrlCtx, stopCtrl := context.WithCancel(ctx)
 	defer stopCtrl()
 	ctrlDone := make(chan error, 1)
-	go watcher.Run(ctrlCtx)
-	go func() { ctrlDone <- ctrl.Run(ctrlCtx) }()
-	d.say("provisioner running: templates %s", templateNames(watcher.Current()))
+	go func() { ctrlDone <- app.Run(ctrlCtx) }()
+	d.say("provisioner running: templates %s", templateNames(app.Templates.Current()))
 
 	// The builds: freestyle jobs for a label and a label expression, pipeline node() blocks, and one
 	// build for a template whose image cannot be pulled.
@@ -327,16 +338,7 @@ func failuresOf(c *lifecycle.Controller, template string) int {
 
 // waitFor polls cond until it holds (true) or ctx ends (false).
 func waitFor(ctx context.Context, every time.Duration, cond func() bool) bool {
-	for {
-		if cond() {
-			return true
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(every):
-		}
-	}
+	return wait.PollUntilContextCancel(ctx, every, true, func(context.Context) (bool, error) { return cond(), nil }) == nil
 }
 
 func templateNames(s *podtemplate.Set) string {
