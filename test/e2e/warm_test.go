@@ -12,6 +12,7 @@ import (
 	"github.com/jenkins-agent-provisioner/provisioner/internal/jenkins/jenkinstest"
 	"github.com/jenkins-agent-provisioner/provisioner/internal/lifecycle"
 	"github.com/jenkins-agent-provisioner/provisioner/internal/nodesim"
+	"github.com/jenkins-agent-provisioner/provisioner/internal/waitfor"
 	"github.com/jenkins-agent-provisioner/provisioner/internal/warm"
 )
 
@@ -66,7 +67,7 @@ func TestIdleTwoHoldsTwoReadyAgentsThatEachTakeOneBuild(t *testing.T) {
 		return len(first) == 2, fmt.Sprintf("ready agents %v; pods %s", first, r.pods.summary())
 	})
 	// Still two a few polls later: no more are made.
-	time.Sleep(time.Second)
+	waitfor.Duration(r.ctx, time.Second)
 	if got := r.pods.createdFor("maven"); got != 2 {
 		t.Fatalf("%d maven pods made while two ready agents wait, want 2", got)
 	}
@@ -127,7 +128,7 @@ func TestScheduleActiveNowVersusNotActive(t *testing.T) {
 		got := readyAgents(r.jenkins, "office")
 		return len(got) == 2, fmt.Sprintf("office ready %v; pods %s", got, r.pods.summary())
 	})
-	time.Sleep(time.Second) // a few more polls
+	waitfor.Duration(r.ctx, time.Second) // a few more polls
 	if got := r.pods.createdFor("night"); got != 0 {
 		t.Errorf("%d night agents made while its schedule is not active, want 0", got)
 	}
@@ -177,7 +178,7 @@ func TestAdaptiveSizingRisesUnderLoadAndFallsToZero(t *testing.T) {
 	}()
 	for i := range builds {
 		r.queue(1, fmt.Sprintf("compile-%02d", i))
-		time.Sleep(500 * time.Millisecond)
+		waitfor.Duration(r.ctx, 500*time.Millisecond)
 	}
 	done2 := r.waitBuilds(builds, 2*time.Minute)
 	close(stop)
@@ -253,7 +254,7 @@ func TestTwentyReadyAgentsCostOnlyThePoll(t *testing.T) {
 		got := readyAgents(r.jenkins, "maven")
 		return len(got) == 20, fmt.Sprintf("%d ready; pods %s", len(got), r.pods.summary())
 	})
-	time.Sleep(2 * time.Second) // the last marks' polls
+	waitfor.Duration(r.ctx, 2*time.Second) // the last marks' polls
 	total := func() int64 {
 		var n int64
 		for _, e := range r.jenkins.Stats().Endpoints {
@@ -263,7 +264,7 @@ func TestTwentyReadyAgentsCostOnlyThePoll(t *testing.T) {
 	}
 	const window = 10 * time.Second
 	before, start := total(), time.Now()
-	time.Sleep(window)
+	waitfor.Duration(r.ctx, window)
 	rate := float64(total()-before) / time.Since(start).Seconds()
 	t.Logf("Jenkins requests per second with 20 ready agents idle: %.2f (endpoints %+v)", rate, r.jenkins.Stats().Endpoints)
 	if rate > 4 {
