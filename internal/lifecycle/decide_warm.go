@@ -191,7 +191,13 @@ func (d *Decision) markWarm(w *world, waiting served, wp warmPlan) {
 			byTemplate[a.Template] = append(byTemplate[a.Template], a)
 		}
 	}
-	for name, agents := range byTemplate {
+	names := make([]string, 0, len(byTemplate))
+	for name := range byTemplate {
+		names = append(names, name)
+	}
+	sort.Strings(names) // actions in a stable order
+	for _, name := range names {
+		agents := byTemplate[name]
 		t, ok := w.snap.Templates.Get(name)
 		var idle, ready []*Agent
 		for _, a := range agents {
