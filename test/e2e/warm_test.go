@@ -271,3 +271,35 @@ func TestTwentyReadyAgentsCostOnlyThePoll(t *testing.T) {
 		t.Errorf("%.2f Jenkins requests/s with 20 ready agents idle, want at most 4", rate)
 	}
 }
+
+// A restarted controller recognises the ready agents from their Jenkins marks (no Memory): it
+// makes no new ones, and one still takes a waiting build.
+func TestReadyAgentsSurviveARestart(t *testing.T) {
+	r := newRig(t, rigOptions{templates: `templates:
+  - name: maven
+    labels: [maven]
+    maxAgents: 6
+    warm: {idle: 2}
+`})
+	var before []string
+	eventually(t, time.Minute, func() (bool, string) {
+		before = readyAgents(r.jenkins, "maven")
+		return len(before) == 2, fmt.Sprintf("ready %v; pods %s", before, r.pods.summary())
+	})
+	r.stopController()
+	r.startController()
+	waitfor.Duration(r.ctx, 2*time.Second) // several polls of the new controller
+	if got := readyAgents(r.jenkins, "maven"); strings.Join(got, ",") != strings.Join(before, ",") {
+		t.Errorf("ready agents after the restart %v, want the same %v", got, before)
+	}
+	if got := r.pods.createdFor("maven"); got != 2 {
+		t.Errorf("%d maven pods made across the restart, want 2", got)
+	}
+	r.jenkins.CreateFreestyleJob("compile-a", "maven", time.Second)
+	r.queue(1, "compile-a")
+	builds := r.waitBuilds(1, time.Minute)
+	onePodPerBuild(t, r, builds)
+	if b := builds[0]; b.Node != before[0] && b.Node != before[1] {
+		t.Errorf("the build ran on %s, want one of the ready agents %v", b.Node, before)
+	}
+}
