@@ -94,6 +94,11 @@ func TestDecideWarm(t *testing.T) {
 			want:  []string{"Fail maven-a Crash"},
 		},
 		{
+			name:  "a headroom agent that misses connectTimeout fails like any agent and backs the template off",
+			world: warmWorld(idle2).agent("maven-a", "maven", 6*time.Minute).agent("maven-b", "maven", time.Minute, readyFor(time.Minute)),
+			want:  []string{"Fail maven-a ConnectTimeout"},
+		},
+		{
 			name:  "a ready agent that lost its connection fails",
 			world: warmWorld(idle2).agent("maven-a", "maven", time.Minute, readyFor(time.Minute), func(c *jenkins.Computer) { c.Connected = false }),
 			want:  []string{"Fail maven-a AgentExited"},
