@@ -13,7 +13,7 @@ KUEUE_ASSETS_DIR = $${KUEUE_ASSETS:-$$(./hack/build-kueue.sh | tail -n 1)}
 TEST_TIMEOUT ?= 45m
 FUZZTIME ?= 20s
 
-.PHONY: all build test unit lint vet staticcheck fmt-check control-plane kueue chromium demo fuzz bench chaos bench-smoke chaos-smoke image clean
+.PHONY: all build test unit lint vet staticcheck fmt-check control-plane kueue chromium demo fuzz bench bench-kueue chaos bench-smoke chaos-smoke image clean
 
 all: build
 
@@ -75,6 +75,11 @@ fuzz:
 BENCH_FLAGS ?=
 bench: control-plane
 	KUBEBUILDER_ASSETS=$(ASSETS) $(GO) run ./test/bench -out _output/bench $(BENCH_FLAGS)
+
+## bench-kueue: two teams sharing a cluster through a real Kueue vs plain per-controller caps
+## (time to team B's first build under team A's flood): _output/bench/kueue.md and kueue.json
+bench-kueue: control-plane kueue
+	KUBEBUILDER_ASSETS=$(ASSETS) KUEUE_ASSETS=$(KUEUE_ASSETS_DIR) $(GO) run ./test/bench -kueue -out _output/bench
 
 ## chaos: fault runs (SIGKILL, Jenkins faults and outage, apiserver restart, ResourceQuota, leader
 ## kills, fuzzing), each checked for lost builds and leftovers: _output/chaos/report.md and report.json

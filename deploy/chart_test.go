@@ -26,6 +26,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	k8syaml "k8s.io/apimachinery/pkg/util/yaml"
 )
 
@@ -253,6 +254,8 @@ func TestChartMatchesKustomizeBase(t *testing.T) {
 			t.Errorf("%s data (-kustomize +chart):\n%s", name, diff)
 		}
 	}
+	compareNetworkPolicies(t, base, got)
+	checkIsolation(t, chartObjs, provisionerNamespace, "jenkins-agent-provisioner", provisionerNamespace)
 	// Every object the chart renders names its namespace, and none is an agent's by label.
 	for _, u := range chartObjs {
 		if u.GetKind() != "Namespace" && u.GetNamespace() == "" {
@@ -264,18 +267,96 @@ func TestChartMatchesKustomizeBase(t *testing.T) {
 	}
 }
 
+// compareNetworkPolicies holds the chart's NetworkPolicies to kustomize's, rule by rule. Only the
+// provisioner's pod selector may differ: the chart's adds Helm's instance label, so it must hold
+// every label of the base's.
+func compareNetworkPolicies(t *testing.T, base, got map[string]*unstructured.Unstructured) {
+	t.Helper()
+	for key, u := range base {
+		if u.GetKind() != "NetworkPolicy" {
+			continue
+		}
+		if got[key] == nil {
+			t.Errorf("the chart has no %s", key)
+			continue
+		}
+		b, g := typed[networkingv1.NetworkPolicy](t, u), typed[networkingv1.NetworkPolicy](t, got[key])
+		var ignore cmp.Option
+		if b.Labels["app.kubernetes.io/component"] == "controller" {
+			ignore = cmpopts.IgnoreFields(networkingv1.NetworkPolicySpec{}, "PodSelector")
+			for k, v := range b.Spec.PodSelector.MatchLabels {
+				if g.Spec.PodSelector.MatchLabels[k] != v {
+					t.Errorf("%s: the chart's pod selector lacks %s=%s: %v", key, k, v, g.Spec.PodSelector)
+				}
+			}
+		}
+		if diff := cmp.Diff(b.Spec, g.Spec, ignore); diff != "" {
+			t.Errorf("%s spec (-kustomize +chart):\n%s", key, diff)
+		}
+		if bc, gc := b.Labels["app.kubernetes.io/component"], g.Labels["app.kubernetes.io/component"]; bc != gc {
+			t.Errorf("%s: component label %q, want %q", key, gc, bc)
+		}
+	}
+}
+
+// TestChartMatchesAgentsNamespaceOverlay: with settings.namespace naming another namespace, the
+// chart gives the NetworkPolicies, Roles and RoleBindings of deploy/overlays/agents-namespace (the
+// agents' policy in both namespaces, the agent rules where the agents run, the Lease here).
+func TestChartMatchesAgentsNamespaceOverlay(t *testing.T) {
+	overlay := byKindName(buildOnDisk(t, "overlays/agents-namespace"))
+	chartObjs, _ := renderChart(t, "jenkins-agent-provisioner", provisionerNamespace, with(baseValues(), "settings.namespace", agentsNamespace))
+	got := byKindName(chartObjs)
+	kinds := []string{"NetworkPolicy", "Role", "RoleBinding"}
+	keys := func(m map[string]*unstructured.Unstructured) []string {
+		var out []string
+		for k, u := range m {
+			if slices.Contains(kinds, u.GetKind()) {
+				out = append(out, k)
+			}
+		}
+		return slices.Sorted(slices.Values(out))
+	}
+	if diff := cmp.Diff(keys(overlay), keys(got)); diff != "" {
+		t.Fatalf("objects (-kustomize +chart):\n%s", diff)
+	}
+	compareNetworkPolicies(t, overlay, got)
+	for _, key := range keys(overlay) {
+		switch overlay[key].GetKind() {
+		case "Role":
+			if diff := cmp.Diff(typed[rbacv1.Role](t, overlay[key]).Rules, typed[rbacv1.Role](t, got[key]).Rules); diff != "" {
+				t.Errorf("%s rules (-kustomize +chart):\n%s", key, diff)
+			}
+		case "RoleBinding":
+			b, g := typed[rbacv1.RoleBinding](t, overlay[key]), typed[rbacv1.RoleBinding](t, got[key])
+			if diff := cmp.Diff([]any{b.RoleRef, b.Subjects}, []any{g.RoleRef, g.Subjects}); diff != "" {
+				t.Errorf("%s (-kustomize +chart):\n%s", key, diff)
+			}
+		}
+	}
+	checkIsolation(t, chartObjs, provisionerNamespace, "jenkins-agent-provisioner", agentsNamespace)
+}
+
 // TestChartSettings: every setting `provisioner run` reads (its source, cmd/provisioner/config.go)
 // can be given through the chart, and lands in the container's environment under its name.
 func TestChartSettings(t *testing.T) {
 	vals := baseValues()
 	s := vals["settings"].(map[string]any)
-	for key, v := range map[string]any{
+	samples := map[string]any{
 		"jenkinsCaFile": "/ca/ca.crt", "agentJenkinsUrl": "http://jenkins:8080/", "agentTunnel": "jenkins-agent:50000",
 		"namespace": "jenkins-agents", "kubeconfig": "/kube/config", "pollInterval": "2s", "busyPollInterval": "300ms",
 		"maxAgents": 0, "kubeQps": 20, "kubeBurst": 40, "leaderElect": false, "leaderElectionNamespace": "leases",
-		"leaderElectionId": "jap", "leaseDuration": "20s", "releaseGrace": "11s", "orphanGrace": "3m",
+		"leaderElectionId": "jap", "leaseDuration": "20s", "releaseGrace": "11s", "orphanGrace": "3m", "reconnectGrace": "4m",
 		"unschedulableGrace": "6m", "backoffBase": "6s", "backoffMax": "6m", "logLevel": "debug", "logFormat": "console",
-	} {
+		"statusListen": "127.0.0.1:8081", "kueueQueue": "team-a", "maxUnauthorized": 3, "installationId": "team-a",
+	}
+	// Each of the chart's settings values is given here, or a setting the chart maps would read as
+	// missing below: a value left empty is not passed on.
+	for _, key := range chartSettingsValues(t) {
+		if _, ok := samples[key]; !ok && s[key] == nil {
+			t.Errorf("settings.%s has no sample value in TestChartSettings: add one", key)
+		}
+	}
+	for key, v := range samples {
 		s[key] = v
 	}
 	with(vals, "jenkinsToken.create", true)
@@ -288,7 +369,7 @@ func TestChartSettings(t *testing.T) {
 			continue // given as a file from the Secret jenkinsToken names (checked below)
 		}
 		if _, ok := env[name]; !ok {
-			t.Errorf("setting %s cannot be given through the chart", name)
+			t.Errorf("setting %s cannot be given through the chart (no settings value maps to it in _helpers.tpl's jap.settingsEnv, nor the Deployment)", name)
 		}
 	}
 	if env["PROVISIONER_MAX_AGENTS"] != "0" || env["PROVISIONER_LEADER_ELECT"] != "false" || env["PROVISIONER_NAMESPACE"] != "jenkins-agents" {
@@ -306,6 +387,25 @@ func TestChartSettings(t *testing.T) {
 	if len(rules["ci"]) != 1 || rules["ci"][0].Resources[0] != "leases" || len(rules["jenkins-agents"]) != 3 {
 		t.Errorf("split Roles: %+v", rules)
 	}
+}
+
+// chartSettingsValues lists the keys of settings: in the chart's values.yaml.
+func chartSettingsValues(t *testing.T) []string {
+	t.Helper()
+	data, err := os.ReadFile(chartDir + "/values.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		Settings map[string]any `yaml:"settings"`
+	}
+	if err := yamlv3.Unmarshal(data, &v); err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Settings) == 0 {
+		t.Fatal("the chart's values.yaml has no settings")
+	}
+	return slices.Sorted(maps.Keys(v.Settings))
 }
 
 // TestChartValueVariants: the token Secret referenced or created, templates inline or from an
@@ -337,7 +437,8 @@ func TestChartValueVariants(t *testing.T) {
 	})
 	t.Run("notes", func(t *testing.T) {
 		_, notes := renderChart(t, "jenkins-agent-provisioner", "ci", baseValues())
-		for _, want := range []string{"kubectl -n ci create secret generic jenkins-agent-provisioner-jenkins-token --from-file=token=", "http://jenkins.jenkins.svc.cluster.local:8080/", "port-forward svc/jenkins-agent-provisioner 8080"} {
+		for _, want := range []string{"kubectl -n ci create secret generic jenkins-agent-provisioner-jenkins-token --from-file=token=", "http://jenkins.jenkins.svc.cluster.local:8080/", "port-forward svc/jenkins-agent-provisioner 8080",
+			"jenkins-agent-provisioner/metrics-scraper=true", "on ports 8080,50000", "set networkPolicy.agents.jenkins"} {
 			if !strings.Contains(notes, want) {
 				t.Errorf("NOTES.txt lacks %q:\n%s", want, notes)
 			}
@@ -355,6 +456,9 @@ func TestChartValueVariants(t *testing.T) {
 		{"unknown setting", with(baseValues(), "settings.pollIntervall", "1s"), "pollIntervall"},
 		{"token both ways", with(with(with(baseValues(), "jenkinsToken.create", true), "jenkinsToken.value", "x"), "jenkinsToken.existingSecret", "y"), "not both"},
 		{"token without value", with(baseValues(), "jenkinsToken.create", true), "jenkinsToken.value"},
+		{"agents' Jenkins rule without peers", with(baseValues(), "networkPolicy.agents.jenkins.to", []any{}), "/networkPolicy/agents/jenkins/to"},
+		{"agents' DNS rule without ports", with(baseValues(), "networkPolicy.agents.dns.ports", []any{}), "/networkPolicy/agents/dns/ports"},
+		{"misspelt policy value", with(baseValues(), "networkPolicy.agents.extraEgres", []any{}), "extraEgres"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := tryRenderChart(t, "jenkins-agent-provisioner", "ci", tc.vals)
@@ -365,42 +469,94 @@ func TestChartValueVariants(t *testing.T) {
 	}
 }
 
-// TestChartNetworkPolicy: off by default; on, the provisioner may be scraped on its http port and
-// reach DNS, Jenkins and the apiserver, and agent pods (by the labels the provisioner gives them)
-// DNS and Jenkins.
+// TestChartNetworkPolicy: the policies are on by default (compared with the base's by
+// TestChartMatchesKustomizeBase), named after the release, can be turned off, and the values an
+// operator adapts (scrapers, Jenkins' peers and ports, the internet rule, extra egress) change
+// exactly what the pods may reach.
 func TestChartNetworkPolicy(t *testing.T) {
-	objs, _ := renderChart(t, "jenkins-agent-provisioner", "ci", baseValues())
-	if n := len(ofKind(objs, "NetworkPolicy")); n != 0 {
-		t.Fatalf("%d NetworkPolicies by default", n)
-	}
-	objs, _ = renderChart(t, "jenkins-agent-provisioner", "ci", networkPolicyValues())
-	nps := map[string]*networkingv1.NetworkPolicy{}
-	for _, u := range ofKind(objs, "NetworkPolicy") {
-		nps[u.GetName()] = typed[networkingv1.NetworkPolicy](t, u)
-	}
-	p, a := nps["jenkins-agent-provisioner"], nps["jenkins-agent-provisioner-agents"]
-	if p == nil || a == nil {
-		t.Fatalf("NetworkPolicies %v", slices.Sorted(maps.Keys(nps)))
-	}
-	d := typed[appsv1.Deployment](t, ofKind(objs, "Deployment")[0])
-	for k, v := range p.Spec.PodSelector.MatchLabels {
-		if d.Spec.Template.Labels[k] != v {
-			t.Errorf("the provisioner's policy selects %s=%s, which its pods lack", k, v)
+	names := func(objs []*unstructured.Unstructured) []string {
+		var out []string
+		for _, u := range ofKind(objs, "NetworkPolicy") {
+			out = append(out, u.GetNamespace()+"/"+u.GetName())
 		}
+		return slices.Sorted(slices.Values(out))
 	}
-	if got := p.Spec.Ingress[0].Ports[0].Port.String(); got != "http" || len(p.Spec.Egress) != 3 {
-		t.Errorf("provisioner policy: ingress port %s, %d egress rules", got, len(p.Spec.Egress))
+	for _, tc := range []struct {
+		name, release string
+		vals          map[string]any
+		want          []string
+	}{
+		{"defaults", "jenkins-agent-provisioner", baseValues(), []string{"ci/jenkins-agent-provisioner", "ci/jenkins-agents"}},
+		{"other release", "jap", baseValues(), []string{"ci/jap-jenkins-agent-provisioner", "ci/jap-jenkins-agents"}},
+		{"full name override", "jap", with(baseValues(), "fullnameOverride", "ci-prov"), []string{"ci/ci-prov", "ci/ci-prov-agents"}},
+		{"agents elsewhere", "jenkins-agent-provisioner", with(baseValues(), "settings.namespace", "builds"), []string{"builds/jenkins-agents", "ci/jenkins-agent-provisioner", "ci/jenkins-agents"}},
+		{"off", "jenkins-agent-provisioner", with(baseValues(), "networkPolicy.enabled", false), nil},
+		{"agents' off", "jenkins-agent-provisioner", with(baseValues(), "networkPolicy.agents.enabled", false), []string{"ci/jenkins-agent-provisioner"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			objs, _ := renderChart(t, tc.release, "ci", tc.vals)
+			if diff := cmp.Diff(tc.want, names(objs)); diff != "" {
+				t.Errorf("NetworkPolicies (-want +got):\n%s", diff)
+			}
+		})
 	}
-	if a.Spec.PodSelector.MatchLabels["app.kubernetes.io/managed-by"] != "jenkins-agent-provisioner" || len(a.Spec.Egress) != 2 || len(a.Spec.Ingress) != 0 {
-		t.Errorf("agents policy: %+v", a.Spec)
-	}
+
+	t.Run("adapted", func(t *testing.T) {
+		objs, notes := renderChart(t, "jenkins-agent-provisioner", "ci", adaptedNetworkPolicyValues())
+		ps := policiesOf(t, objs)
+		d := typed[appsv1.Deployment](t, one(t, objs, "Deployment", "ci", "jenkins-agent-provisioner"))
+		provisioner := peerPod{namespace: "ci", labels: labels.Set(d.Spec.Template.Labels), ip: "10.244.2.9"}
+		agent := agentPeer(t, "ci")
+		agent.labels["prometheus"] = "yes"
+		prometheus := peerPod{namespace: "monitoring", labels: labels.Set{"prometheus": "yes"}, ip: "10.244.3.6"}
+		prometheusElsewhere := peerPod{namespace: "default", labels: prometheus.labels, ip: "10.244.3.7"}
+		jenkins := peerPod{namespace: "ci-jenkins", labels: labels.Set{"app": "jenkins"}, ip: "10.244.4.3"}
+		nexus := peerPod{namespace: "nexus", labels: labels.Set{"app": "nexus"}, ip: "10.244.5.1"}
+		tcp, udp := corev1.ProtocolTCP, corev1.ProtocolUDP
+		for _, c := range []struct {
+			what      string
+			got, want bool
+		}{
+			{"labelled scraper in its namespace -> provisioner", ps.ingressAllowed(t, provisioner, prometheus, "http", 8080, tcp), true},
+			{"labelled scraper elsewhere -> provisioner", ps.ingressAllowed(t, provisioner, prometheusElsewhere, "http", 8080, tcp), false},
+			{"pod with the default scraper label -> provisioner", ps.ingressAllowed(t, provisioner, scraperPod, "http", 8080, tcp), false},
+			{"agent with the scraper labels -> provisioner", ps.ingressAllowed(t, provisioner, agent, "http", 8080, tcp), false},
+			{"agent -> DNS", ps.egressAllowed(t, agent, dnsPod, 53, udp), true},
+			{"agent -> Jenkins' namespace on its port", ps.egressAllowed(t, agent, jenkins, 8443, tcp), true},
+			{"agent -> Jenkins' namespace on the default port", ps.egressAllowed(t, agent, jenkins, 8080, tcp), false},
+			{"agent -> the default Jenkins namespace", ps.egressAllowed(t, agent, jenkinsPod, 8443, tcp), false},
+			{"agent -> extra egress", ps.egressAllowed(t, agent, nexus, 8081, tcp), true},
+			{"agent -> extra egress' namespace on another port", ps.egressAllowed(t, agent, nexus, 80, tcp), false},
+			{"agent -> internet (rule dropped)", ps.egressAllowed(t, agent, internetPod, 443, tcp), false},
+		} {
+			if c.got != c.want {
+				t.Errorf("%s: allowed = %v, want %v", c.what, c.got, c.want)
+			}
+		}
+		for _, want := range []string{"prometheus=yes in namespaces matching {\"matchLabels\":{\"kubernetes.io/metadata.name\":\"monitoring\"}}", "on ports 8443,50000", "and 1 extra rule(s)"} {
+			if !strings.Contains(notes, want) {
+				t.Errorf("NOTES.txt lacks %q:\n%s", want, notes)
+			}
+		}
+		if strings.Contains(notes, "outside the private ranges") {
+			t.Errorf("NOTES.txt names the dropped internet rule:\n%s", notes)
+		}
+	})
 }
 
-func networkPolicyValues() map[string]any {
-	vals := with(baseValues(), "networkPolicy.enabled", true)
-	with(vals, "networkPolicy.agents.enabled", true)
-	with(vals, "networkPolicy.jenkins.to", []any{map[string]any{"namespaceSelector": map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": "jenkins"}}}})
-	with(vals, "networkPolicy.apiServer.to", []any{map[string]any{"ipBlock": map[string]any{"cidr": "10.0.0.1/32"}}})
+// adaptedNetworkPolicyValues change every NetworkPolicy value an operator is expected to adapt.
+func adaptedNetworkPolicyValues() map[string]any {
+	// A map of values merges into the chart's default: null removes the default label, as
+	// values.yaml says.
+	vals := with(baseValues(), "networkPolicy.scrapers.podLabels", map[string]any{"prometheus": "yes", "jenkins-agent-provisioner/metrics-scraper": nil})
+	with(vals, "networkPolicy.scrapers.namespaceSelector", map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": "monitoring"}})
+	with(vals, "networkPolicy.agents.jenkins.to", []any{map[string]any{"namespaceSelector": map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": "ci-jenkins"}}}})
+	with(vals, "networkPolicy.agents.jenkins.ports", []any{map[string]any{"protocol": "TCP", "port": 8443}, map[string]any{"protocol": "TCP", "port": 50000}})
+	with(vals, "networkPolicy.agents.internet.to", []any{})
+	with(vals, "networkPolicy.agents.extraEgress", []any{map[string]any{
+		"to":    []any{map[string]any{"namespaceSelector": map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": "nexus"}}}},
+		"ports": []any{map[string]any{"protocol": "TCP", "port": 8081}},
+	}})
 	return vals
 }
 
@@ -408,17 +564,24 @@ func networkPolicyValues() map[string]any {
 // kustomizations': namespaces for real, the rest with server-side dry run; a warning fails.
 func TestChartDryRun(t *testing.T) {
 	for _, tc := range []struct {
-		name, namespace string
-		vals            map[string]any
+		name, namespace  string
+		agentsNamespaces []string
+		vals             map[string]any
 	}{
-		{"defaults", "chart-defaults", with(baseValues(), "namespace.create", true)},
-		{"token created, agents elsewhere, network policies", "chart-full", with(with(with(with(networkPolicyValues(), "namespace.create", true), "jenkinsToken.create", true), "jenkinsToken.value", "x"), "settings.namespace", "chart-full")},
+		{"defaults", "chart-defaults", nil, with(baseValues(), "namespace.create", true)},
+		{"token created, agents elsewhere, adapted network policies", "chart-full", []string{"chart-full-agents"},
+			with(with(with(with(adaptedNetworkPolicyValues(), "namespace.create", true), "jenkinsToken.create", true), "jenkinsToken.value", "x"), "settings.namespace", "chart-full-agents")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := testContext(t)
 			objs, _ := renderChart(t, "jenkins-agent-provisioner", tc.namespace, tc.vals)
 			a := newApplier(t)
-			for _, u := range ofKind(objs, "Namespace") {
+			namespaces := ofKind(objs, "Namespace")
+			// The agents' namespace is the operator's to create, as with the overlay's.
+			for _, ns := range tc.agentsNamespaces {
+				namespaces = append(namespaces, &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": ns}}})
+			}
+			for _, u := range namespaces {
 				if err := a.apply(ctx, u, false); err != nil {
 					t.Fatal(err)
 				}
@@ -437,7 +600,7 @@ func TestChartDryRun(t *testing.T) {
 					t.Errorf("%s %s: apiserver warnings: %q", u.GetKind(), u.GetName(), w)
 				}
 			}
-			for _, k := range []string{"Namespace", "ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Deployment", "PodDisruptionBudget", "Service"} {
+			for _, k := range []string{"Namespace", "ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Deployment", "PodDisruptionBudget", "Service", "NetworkPolicy"} {
 				if !kinds[k] {
 					t.Errorf("no %s rendered", k)
 				}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // runConfig is every setting of `provisioner run`. Each is read from PROVISIONER_<envconfig name>
@@ -28,10 +29,13 @@ type runConfig struct {
 	Kubeconfig       string        `envconfig:"KUBECONFIG" desc:"kubeconfig file (default $KUBECONFIG, else in-cluster)"`
 	PollInterval     time.Duration `envconfig:"POLL_INTERVAL" default:"1s" desc:"how often the Jenkins queue and agents are read (2 requests a poll)"`
 	BusyPollInterval time.Duration `envconfig:"BUSY_POLL_INTERVAL" default:"250ms" desc:"computer-list reads while an agent could take a build unnoticed; bounds the shortest build guaranteed its own pod"`
+	KueueQueue       string        `envconfig:"KUEUE_QUEUE" desc:"Kueue LocalQueue (in NAMESPACE) of agent pods whose template names none: sets the kueue.x-k8s.io/queue-name label"`
 	MaxAgents        int           `envconfig:"MAX_AGENTS" default:"100" desc:"global cap on live agent pods (0: none)"`
 	Listen           string        `envconfig:"LISTEN" default:":8080" desc:"address of the status page, /metrics, /healthz and /readyz"`
 	StatusListen     string        `envconfig:"STATUS_LISTEN" desc:"address of the status page alone, e.g. 127.0.0.1:8081 to reach it only through kubectl port-forward (default: on LISTEN)"`
 	ServiceAccount   string        `envconfig:"SERVICE_ACCOUNT" desc:"the provisioner's own service account; templates naming it are refused (the Deployment sets it from spec.serviceAccountName)"`
+	MaxUnauthorized  int           `envconfig:"MAX_UNAUTHORIZED" default:"5" desc:"401 answers from Jenkins in a row after which the provisioner stops (a leader gives up its Lease); -1: never"`
+	InstallationID   string        `envconfig:"INSTALLATION_ID" desc:"names this installation on its Jenkins nodes and pods (default: the id in the Secret jenkins-agent-provisioner-installation, made once)"`
 	KubeQPS          float64       `envconfig:"KUBE_QPS" default:"50" desc:"Kubernetes client queries per second"`
 	KubeBurst        int           `envconfig:"KUBE_BURST" default:"100" desc:"Kubernetes client burst"`
 	LeaderElect      bool          `envconfig:"LEADER_ELECT" default:"false" desc:"elect a leader among replicas through a Lease; only the leader provisions"`
@@ -40,6 +44,7 @@ type runConfig struct {
 	LeaseDuration    time.Duration `envconfig:"LEASE_DURATION" default:"15s" desc:"how long a lost leader's lease lasts before another replica takes over"`
 	ReleaseGrace     time.Duration `envconfig:"RELEASE_GRACE" default:"10s" desc:"how long surplus agents wait for demand before they are let go"`
 	OrphanGrace      time.Duration `envconfig:"ORPHAN_GRACE" default:"2m" desc:"age after which half an agent (node without pod, pod or Secret without node) is removed"`
+	ReconnectGrace   time.Duration `envconfig:"RECONNECT_GRACE" default:"5m" desc:"how long an agent that lost its connection (Jenkins restarted, the network dropped) is kept for its build to resume"`
 	UnschedulableFor time.Duration `envconfig:"UNSCHEDULABLE_GRACE" default:"5m" desc:"how long an agent pod may stay unschedulable before it counts as failed"`
 	BackoffBase      time.Duration `envconfig:"BACKOFF_BASE" default:"5s" desc:"first wait after a template's agent fails; doubles per failure"`
 	BackoffMax       time.Duration `envconfig:"BACKOFF_MAX" default:"5m" desc:"longest wait after repeated failures"`
@@ -103,6 +108,13 @@ func (c *runConfig) validate() error {
 	}
 	if c.MaxAgents < 0 {
 		errs = append(errs, fmt.Errorf("PROVISIONER_MAX_AGENTS (--max-agents) must be 0 (no cap) or more, got %d", c.MaxAgents))
+	}
+	if c.KueueQueue != "" {
+		// Kueue's webhook refuses a queue name that is not a DNS-1123 subdomain; a label value
+		// longer than 63 characters the apiserver refuses: say so now, not on every pod.
+		if msgs := append(validation.IsDNS1123Subdomain(c.KueueQueue), validation.IsValidLabelValue(c.KueueQueue)...); len(msgs) > 0 {
+			errs = append(errs, fmt.Errorf("PROVISIONER_KUEUE_QUEUE (--kueue-queue) %q is not a LocalQueue name: %s", c.KueueQueue, strings.Join(msgs, "; ")))
+		}
 	}
 	if c.KubeQPS <= 0 || c.KubeBurst <= 0 {
 		errs = append(errs, errors.New("PROVISIONER_KUBE_QPS and PROVISIONER_KUBE_BURST must be positive"))

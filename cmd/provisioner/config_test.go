@@ -34,14 +34,15 @@ func TestRunConfigFromEnvironmentAndFlags(t *testing.T) {
 	t.Setenv("PROVISIONER_JENKINS_TOKEN", "s3cr3t-token")
 	t.Setenv("PROVISIONER_MAX_AGENTS", "40")
 	t.Setenv("PROVISIONER_POLL_INTERVAL", "2s")
+	t.Setenv("PROVISIONER_KUEUE_QUEUE", "jenkins-agents")
 	cfg, err := loadRunConfig([]string{"--max-agents", "7", "--namespace", "agents"}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := map[string]any{"url": cfg.JenkinsURL, "max": cfg.MaxAgents, "poll": cfg.PollInterval, "ns": cfg.Namespace,
-		"busy": cfg.BusyPollInterval, "templates": cfg.Templates}
+		"busy": cfg.BusyPollInterval, "templates": cfg.Templates, "queue": cfg.KueueQueue}
 	want := map[string]any{"url": "https://jenkins.example.com/", "max": 7, "poll": 2 * time.Second, "ns": "agents",
-		"busy": 250 * time.Millisecond, "templates": "/etc/provisioner/templates"}
+		"busy": 250 * time.Millisecond, "templates": "/etc/provisioner/templates", "queue": "jenkins-agents"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("settings (-want +got):\n%s", diff)
 	}
@@ -61,6 +62,7 @@ func TestRunRefusesBadSettings(t *testing.T) {
 		{"poll too fast", map[string]string{"PROVISIONER_JENKINS_URL": "http://j/"}, []string{"--poll-interval", "10ms"}, "PROVISIONER_POLL_INTERVAL (--poll-interval) must be at least 100ms"},
 		{"negative cap", map[string]string{"PROVISIONER_JENKINS_URL": "http://j/"}, []string{"--max-agents", "-1"}, "PROVISIONER_MAX_AGENTS (--max-agents)"},
 		{"token without user", map[string]string{"PROVISIONER_JENKINS_URL": "http://j/", "PROVISIONER_JENKINS_TOKEN": "x"}, nil, "PROVISIONER_JENKINS_USER (--jenkins-user) is required with a token"},
+		{"not a LocalQueue name", map[string]string{"PROVISIONER_JENKINS_URL": "http://j/", "PROVISIONER_KUEUE_QUEUE": "Team_A"}, nil, `PROVISIONER_KUEUE_QUEUE (--kueue-queue) "Team_A" is not a LocalQueue name`},
 		{"unknown flag", map[string]string{"PROVISIONER_JENKINS_URL": "http://j/"}, []string{"--jenkins"}, "flag provided but not defined: -jenkins"},
 	}
 	for _, tt := range tests {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -86,13 +87,17 @@ func run(ctx context.Context, cfg *runConfig, logger *zap.Logger) error {
 			AgentJenkinsURL:    cfg.AgentJenkinsURL,
 			AgentTunnel:        cfg.AgentTunnel,
 			MaxAgents:          cfg.MaxAgents,
+			KueueQueue:         cfg.KueueQueue,
 			PollInterval:       cfg.PollInterval,
 			BusyPollInterval:   cfg.BusyPollInterval,
 			ReleaseGrace:       cfg.ReleaseGrace,
 			OrphanGrace:        cfg.OrphanGrace,
+			ReconnectGrace:     cfg.ReconnectGrace,
 			UnschedulableGrace: cfg.UnschedulableFor,
 			BackoffBase:        cfg.BackoffBase,
 			BackoffMax:         cfg.BackoffMax,
+			InstallationID:     cfg.InstallationID,
+			MaxUnauthorized:    cfg.MaxUnauthorized,
 		},
 		Elector: elector,
 	})
@@ -146,6 +151,12 @@ func electAndLead(ctx context.Context, cfg *runConfig, namespace string, kube ku
 	}
 	var runErr error
 	lost := make(chan struct{})
+	// lead returning (the controller gave up, e.g. Jenkins refuses the token) ends the election
+	// too, and ReleaseOnCancel gives the Lease up at once: a standby need not wait for it to expire.
+	electCtx, stopElection := context.WithCancel(ctx)
+	defer stopElection()
+	var started atomic.Bool
+	leadDone := make(chan struct{})
 	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 		Lock:            lock,
 		LeaseDuration:   cfg.LeaseDuration,
@@ -156,7 +167,10 @@ func electAndLead(ctx context.Context, cfg *runConfig, namespace string, kube ku
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(ctx context.Context) {
 				logger.Info("leading", zap.String("identity", identity))
+				started.Store(true)
+				defer close(leadDone)
 				runErr = lead(ctx)
+				stopElection()
 			},
 			OnStoppedLeading: func() {
 				logger.Info("not leading", zap.String("identity", identity))
@@ -173,7 +187,13 @@ func electAndLead(ctx context.Context, cfg *runConfig, namespace string, kube ku
 		return fmt.Errorf("leader election: %w", err)
 	}
 	logger.Info("waiting for leadership", zap.String("lease", leaseNamespace+"/"+cfg.LeaderLease), zap.String("identity", identity))
-	le.Run(ctx)
+	le.Run(electCtx)
+	if started.Load() {
+		<-leadDone // the controller's steps end before the process does
+	}
+	if runErr != nil {
+		return runErr
+	}
 	if ctx.Err() == nil {
 		select {
 		case <-lost:

@@ -29,7 +29,9 @@ const templatesUsage = `Usage:
 
 check   validates every template (file, line and field of each problem) and, when a cluster is
         configured (--kubeconfig, $KUBECONFIG or in-cluster), creates each rendered agent pod with
-        server-side dry run so that the apiserver validates it too. Exit code 1 on any problem.
+        server-side dry run so that the apiserver validates it too, and looks up the Kueue
+        LocalQueues the pods join (a missing one is a problem; Kueue absent or unreadable is a
+        warning). Exit code 1 on any problem.
 render  prints the template a build asking for EXPR would get and the pod (and Secret, its value
         masked) the provisioner would create for it. EXPR "" is a build that names no label.
 `
@@ -40,7 +42,7 @@ render  prints the template a build asking for EXPR would get and the pod (and S
 type templatesFlags struct {
 	file, kubeconfig, namespace, label  string
 	jenkinsURL, agentJenkinsURL, tunnel string
-	serviceAccount                      string
+	serviceAccount, kueueQueue          string
 	offline                             bool
 	labelSet                            bool
 }
@@ -66,6 +68,7 @@ func parseTemplatesFlags(sub string, args []string, stderr io.Writer) (*template
 	fs.StringVar(&f.jenkinsURL, "jenkins-url", envOr("PROVISIONER_JENKINS_URL", "https://jenkins.example.com/"), "Jenkins root URL put in the pod ($PROVISIONER_JENKINS_URL)")
 	fs.StringVar(&f.agentJenkinsURL, "agent-jenkins-url", os.Getenv("PROVISIONER_AGENT_JENKINS_URL"), "Jenkins URL agents dial, when it differs ($PROVISIONER_AGENT_JENKINS_URL)")
 	fs.StringVar(&f.serviceAccount, "service-account", os.Getenv("PROVISIONER_SERVICE_ACCOUNT"), "the provisioner's own service account, which templates may not name ($PROVISIONER_SERVICE_ACCOUNT)")
+	fs.StringVar(&f.kueueQueue, "kueue-queue", os.Getenv("PROVISIONER_KUEUE_QUEUE"), "Kueue LocalQueue of pods whose template names none ($PROVISIONER_KUEUE_QUEUE)")
 	fs.StringVar(&f.tunnel, "tunnel", os.Getenv("PROVISIONER_AGENT_TUNNEL"), "host:port of Jenkins' inbound TCP port for agents ($PROVISIONER_AGENT_TUNNEL)")
 	if sub == "check" {
 		fs.BoolVar(&f.offline, "offline", false, "do not contact a cluster, even when one is configured")
@@ -190,6 +193,10 @@ func templatesCheck(ctx context.Context, f *templatesFlags, stdout, stderr io.Wr
 		fmt.Fprintf(stderr, "%d of %d rendered pods rejected by the apiserver\n", failed, checked)
 		return 1
 	}
+	if missing := checkKueueQueues(ctx, client, f.namespace, kueueQueuesOf(set, f), stdout, stderr); missing > 0 {
+		fmt.Fprintf(stderr, "%d Kueue LocalQueues missing\n", missing)
+		return 1
+	}
 	fmt.Fprintf(stdout, "%d templates valid; %d rendered pods accepted by the apiserver (server-side dry run in namespace %s)\n", len(set.Templates), checked, f.namespace)
 	return 0
 }
@@ -230,6 +237,7 @@ func identityFor(t *podtemplate.Template, f *templatesFlags, secret string) podt
 		JenkinsURL:      f.jenkinsURL,
 		AgentJenkinsURL: f.agentJenkinsURL,
 		Tunnel:          f.tunnel,
+		Queue:           f.kueueQueue,
 	}
 }
 

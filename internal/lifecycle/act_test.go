@@ -56,6 +56,18 @@ func TestSteps(t *testing.T) {
 			wantErr:     true,
 		},
 		{
+			name:        "resume: the mark is cleared for the resumed block and set again at once",
+			action:      Action{Kind: ActResume, Agent: "maven-a", Build: "http://j/job/a/1/", Node: true},
+			wantJenkins: []string{"SetOnline maven-a", "SetTemporarilyOffline maven-a " + reasonBusy + " (http://j/job/a/1/)"},
+			wantKube:    []string{},
+		},
+		{
+			name:        "lose: an agent killed mid-build loses node, pod and Secret at once",
+			action:      Action{Kind: ActLose, Agent: "maven-a", Template: "maven", State: Lost, Pod: pod, Secret: ownedSecret(pod), Node: true},
+			wantJenkins: []string{"DeleteNode maven-a"},
+			wantKube:    []string{"delete pods maven-a", "delete secrets maven-a"},
+		},
+		{
 			name:        "finish: node, pod, its Secret",
 			action:      Action{Kind: ActFinish, Agent: "maven-a", Template: "maven", State: Done, Pod: pod, Secret: ownedSecret(pod), Node: true},
 			wantJenkins: []string{"DeleteNode maven-a"},

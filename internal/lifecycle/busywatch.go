@@ -53,7 +53,7 @@ func (w *busyWatch) armed() bool {
 }
 
 // run watches until ctx ends; mark receives the mark actions.
-func (w *busyWatch) run(ctx context.Context, every time.Duration, read func(context.Context) ([]jenkins.Computer, error), mark func(Action)) {
+func (w *busyWatch) run(ctx context.Context, id Identity, every time.Duration, read func(context.Context) ([]jenkins.Computer, error), mark func(Action)) {
 	for {
 		if !w.armed() {
 			select {
@@ -72,22 +72,23 @@ func (w *busyWatch) run(ctx context.Context, every time.Duration, read func(cont
 		if err != nil {
 			continue
 		}
-		for _, a := range busyUnmarked(computers) {
+		for _, a := range busyUnmarked(id, computers) {
 			mark(a)
 		}
 	}
 }
 
 // busyUnmarked are the mark actions for agents of ours that run a build and carry no mark of ours.
-func busyUnmarked(computers []jenkins.Computer) []Action {
+// Only nodes proven ours: legacy nodes are marked by the poll, which knows whether their pod is ours.
+func busyUnmarked(id Identity, computers []jenkins.Computer) []Action {
 	var out []Action
 	for i := range computers {
 		comp := &computers[i]
-		tmpl, _, ours := parseNodeDescription(comp.Description)
-		if !ours || !comp.Busy() || (carriesOurMark(comp) && !readyMarked(comp)) {
+		owner, desc := nodeOwnership(id, comp)
+		if owner != nodeOurs || !comp.Busy() || (carriesOurMark(comp) && !readyMarked(comp)) {
 			continue
 		}
-		out = append(out, Action{Kind: ActMarkBusy, Agent: comp.Name, Template: tmpl, State: Busy, Node: true, Build: currentBuild(comp)})
+		out = append(out, Action{Kind: ActMarkBusy, Agent: comp.Name, Template: desc.Template, State: Busy, Node: true, Build: currentBuild(comp)})
 	}
 	return out
 }

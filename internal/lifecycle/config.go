@@ -39,6 +39,9 @@ type Config struct {
 	AgentTunnel string
 	// MaxAgents caps live agent pods across all templates; 0 means no global cap.
 	MaxAgents int
+	// KueueQueue is the Kueue LocalQueue of pods whose template names none (PROVISIONER_KUEUE_QUEUE);
+	// "" for none.
+	KueueQueue string
 	// PollInterval is how often Jenkins' queue and computers are read (2 requests a poll).
 	PollInterval time.Duration
 	// BusyPollInterval is how often the computer list alone is read while an agent of ours could
@@ -55,8 +58,21 @@ type Config struct {
 	DefaultConnectTimeout time.Duration
 	// BackoffBase and BackoffMax bound the per-template backoff after failures.
 	BackoffBase, BackoffMax time.Duration
+	// ReconnectGrace is how long an agent of ours that lost its connection (Jenkins restarted, the
+	// network dropped) is kept, pod and node, for its agent to reconnect and its build to resume.
+	// Default 5 minutes: Jenkins' own wait for a resumed node block's node
+	// (ExecutorPickle.timeoutForNodeMillis), after which Jenkins aborts the build anyway.
+	ReconnectGrace time.Duration
 	// Workers is how many provisioning and deletion steps may run at once.
 	Workers int
+	// MaxUnauthorized is how many 401 answers in a row make Run give up (and a leader its Lease),
+	// so a standby with a good token can lead; 0 takes the default 5, a negative value never gives up.
+	MaxUnauthorized int
+	// InstallationID names this installation in node descriptions and creation records (default: the
+	// id the installation Secret was created with; see EnsureIdentity).
+	InstallationID string
+	// Identity, when its Key is set, is used as is instead of the installation Secret (tests).
+	Identity Identity
 	// PlaceholderName is the Jenkins node that makes Jenkins name labels in `why`.
 	PlaceholderName string
 	// Clock is the controller's clock (default time.Now). Tests inject one to evaluate warm
@@ -92,11 +108,15 @@ func (c *Config) setDefaults() error {
 	def(&c.DefaultConnectTimeout, 5*time.Minute)
 	def(&c.BackoffBase, 5*time.Second)
 	def(&c.BackoffMax, 5*time.Minute)
+	def(&c.ReconnectGrace, 5*time.Minute)
 	if c.Workers <= 0 {
 		c.Workers = 32
 	}
 	if c.PlaceholderName == "" {
 		c.PlaceholderName = PlaceholderNodeName
+	}
+	if c.MaxUnauthorized == 0 {
+		c.MaxUnauthorized = 5
 	}
 	return nil
 }
@@ -112,5 +132,14 @@ func (c *Config) decideConfig() DecideConfig {
 		ConfigErrorGrace:      15 * time.Second,
 		BackoffBase:           c.BackoffBase,
 		BackoffMax:            c.BackoffMax,
+		ReconnectGrace:        c.ReconnectGrace,
+		ResumeSettle:          min(c.ReconnectGrace, resumeSettle),
+		Identity:              c.Identity,
 	}
 }
+
+// resumeSettle is how long after Jenkins comes back a marked, connected, idle agent is not yet judged
+// done: Jenkins resumes each pipeline build in the background once it is up
+// (FlowExecutionList.ItemListenerImpl), so the node block bound to the agent may be queued some
+// seconds after the agent reconnected.
+const resumeSettle = 30 * time.Second

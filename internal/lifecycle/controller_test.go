@@ -98,10 +98,10 @@ func TestRun(t *testing.T) {
 	pod.CreationTimestamp.Time = time.Now().Add(-time.Minute)
 	kube := fake.NewClientset(pod)
 	jc := &fakeJenkins{fail: map[string]error{}, jobLabels: map[string]string{}}
-	jc.computers = []jenkins.Computer{{Name: "maven-a", Description: nodeDescription("maven", "ci", time.Now()),
+	jc.computers = []jenkins.Computer{{Name: "maven-a", Description: nodeDescription(testID, "maven-a", "maven", time.Now()),
 		Executors: []jenkins.Executor{{Build: &jenkins.Build{URL: "http://j/job/a/1/"}}}}}
 	c, err := New(zaptest.NewLogger(t), jc, kube, staticTemplates{testTemplates()}, nil,
-		Config{Namespace: "ci", PollInterval: 20 * time.Millisecond})
+		Config{Namespace: "ci", PollInterval: 20 * time.Millisecond, Identity: testID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func TestBusyUnmarked(t *testing.T) {
 	w := newTestWorld().node("maven-a", "maven", time.Minute, building).node("maven-b", "maven", time.Minute, building, marked(reasonBusy)).
 		node("maven-c", "maven", time.Minute, online)
 	w.snap.Computers = append(w.snap.Computers, jenkins.Computer{Name: "static", Executors: []jenkins.Executor{{Build: &jenkins.Build{URL: "u"}}}})
-	got := actions(Decision{Actions: busyUnmarked(w.snap.Computers)})
+	got := actions(Decision{Actions: busyUnmarked(testID, w.snap.Computers)})
 	if diff := cmp.Diff([]string{"MarkBusy maven-a build=http://j/job/a/1/"}, got); diff != "" {
 		t.Errorf("marks (-want +got):\n%s", diff)
 	}
@@ -214,7 +214,7 @@ func TestBusyWatchRun(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { w.run(ctx, time.Millisecond, read, func(a Action) { marks <- a }); close(done) }()
+	go func() { w.run(ctx, testID, time.Millisecond, read, func(a Action) { marks <- a }); close(done) }()
 	w.set(0)
 	w.arm()
 	a := <-marks

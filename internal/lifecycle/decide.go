@@ -22,6 +22,13 @@ type DecideConfig struct {
 	// ConfigErrorGrace: CreateContainerConfigError may be a Secret not yet seen by the kubelet.
 	ConfigErrorGrace        time.Duration
 	BackoffBase, BackoffMax time.Duration
+	// ReconnectGrace: how long a suspended agent (disconnected after it was online) is kept.
+	ReconnectGrace time.Duration
+	// ResumeSettle: how long after Jenkins came back a marked, connected, idle agent is held rather
+	// than judged done (its resumed node block may not be queued yet).
+	ResumeSettle time.Duration
+	// Identity tells our nodes and pods from everybody else's (identity.go).
+	Identity Identity
 }
 
 // ActionKind names what an action does.
@@ -41,6 +48,8 @@ const (
 	ActOwnSecret    ActionKind = "OwnSecret"    // a Secret of ours whose pod exists but is not its owner
 	ActMarkReady    ActionKind = "MarkReady"    // an idle agent kept as headroom: the ready mark, so it takes no build unseen
 	ActUnready      ActionKind = "Unready"      // a ready agent a waiting build needs: back online (busy watch armed first)
+	ActResume       ActionKind = "Resume"       // clear our mark so the node block bound to the agent takes it
+	ActLose         ActionKind = "Lose"         // an agent killed mid-build: node, then pod and Secret, at once
 )
 
 // Action is one step for one agent. Agent is the key: act never runs two steps of one agent at once.
@@ -78,6 +87,16 @@ const (
 	NoticeFailed       NoticeKind = "AgentFailed"
 	NoticeRefused      NoticeKind = "ProvisioningRefused"
 	NoticeUnserved     NoticeKind = "Unserved"
+	NoticeSuspended    NoticeKind = "AgentSuspended" // Backoff carries the reconnect grace
+	NoticeResuming     NoticeKind = "AgentResuming"
+	NoticeLost         NoticeKind = "AgentLost"
+	// NoticeEvicted: Kueue evicted the agent's pod (Build: the build it took with it, if any).
+	NoticeEvicted NoticeKind = "AgentEvicted"
+	// NoticeForeign: a pod with our labels or a node with our marker that this installation did
+	// not make; it is reported once and never deleted nor counted.
+	NoticeForeign NoticeKind = "ForeignObject"
+	// NoticeBadDemand: a queued build whose label cannot be read (too long, too deep).
+	NoticeBadDemand NoticeKind = "UnreadableDemand"
 )
 
 // Notice is an observation decide made once; act reports it (Event, log, metric).
@@ -99,6 +118,9 @@ type Notice struct {
 	Code string
 	// ReadyFor is how long the agent of a BuildStarted waited as a ready agent (0: it was none).
 	ReadyFor time.Duration
+	// Object is what a foreign notice is about ("pod", "node"); QueueID the build of a bad demand.
+	Object  string
+	QueueID int64
 }
 
 // Decision is what one poll decided.
@@ -117,6 +139,8 @@ type Decision struct {
 	Waiting map[WaitKey]int
 	// Warm is every warm template's desired ready agents and its source (decide_warm.go).
 	Warm []WarmStatus
+	// Foreign counts the objects that look like ours but are not, by kind ("pod", "node").
+	Foreign map[string]int
 }
 
 // AgentKey and WaitKey are the label sets of the agent and waiting-build gauges.
@@ -130,20 +154,42 @@ type WaitKey struct {
 	Reason WaitKind
 }
 
+// outageMin is how long Jenkins must be unreadable, short of a restart, to count as an outage.
+const outageMin = 10 * time.Second
+
 // Decide is the controller's whole judgement: a pure function of one snapshot, the memory of earlier
 // polls, the settings and the time. It does no I/O, takes no lock, reads no clock and logs nothing,
 // so every rule can be tested with a snapshot in and actions out.
 func Decide(snap Snapshot, mem Memory, cfg DecideConfig, now time.Time) Decision {
-	d := Decision{Memory: mem.clone(), Agents: map[AgentKey]int{}, Waiting: map[WaitKey]int{}}
+	d := Decision{Memory: mem.clone(), Agents: map[AgentKey]int{}, Waiting: map[WaitKey]int{}, Foreign: map[string]int{}}
 	if !snap.JenkinsFresh {
+		// Refused connections, the start-up page, timeouts: every agent is held as it is until a
+		// fresh, complete view arrives. The memory notes the outage so that its length is not
+		// counted against agents afterwards.
 		d.Hold = true
+		if d.Memory.JenkinsDownSince.IsZero() {
+			d.Memory.JenkinsDownSince = now
+		}
+		d.Memory.JenkinsRestarting = d.Memory.JenkinsRestarting || snap.JenkinsStarting
 		return d
 	}
-	w := newWorld(snap, cfg, now)
-	d.outcomes(snap.Outcomes, cfg)
-	for _, a := range w.agents {
-		d.agent(w, a, cfg, now)
+	if down := d.Memory.JenkinsDownSince; !down.IsZero() {
+		// A failed read now and then (a 5xx page, a reset) is no outage: only a restart, or
+		// Jenkins unreachable for outageMin, moves the time agents are judged from.
+		if d.Memory.JenkinsRestarting || snap.At.Sub(down) >= outageMin {
+			d.Memory.JenkinsBack = snap.At
+		}
+		d.Memory.JenkinsDownSince, d.Memory.JenkinsRestarting = time.Time{}, false
 	}
+	w := newWorld(snap, cfg, d.Memory.JenkinsBack, now)
+	d.foreign(w, now)
+	d.outcomes(snap.Outcomes, cfg)
+	evicted := d.evictions(w, snap.Evicted, now)
+	for _, a := range w.agents {
+		d.resume(w, a, cfg)
+		d.agent(w, a, cfg, now, evicted[a.Name])
+	}
+	d.forgetBuilds(w, evicted)
 	d.secrets(w, cfg)
 	d.demand(w, cfg, now)
 	d.status(w)
@@ -158,11 +204,43 @@ type world struct {
 	pods     map[string]*corev1.Pod
 	nodes    map[string]bool
 	creating map[string]string // creation name → template
+	// bound lists, per node, the task URLs of the queue items Jenkins names that node for: a resumed
+	// pipeline node block (its run's URL), or any item whose label only that node carries.
+	bound map[string][]string
+	// jenkinsBack is when Jenkins answered again after its last outage (zero: none seen).
+	jenkinsBack time.Time
+	// foreignPods and foreignNodes look like ours but are not (identity.go): left alone, not counted.
+	foreignPods  map[string]*corev1.Pod
+	foreignNodes []string
 }
 
-func newWorld(snap Snapshot, cfg DecideConfig, now time.Time) *world {
-	w := &world{snap: snap, byName: map[string]*Agent{}, pods: map[string]*corev1.Pod{}, nodes: map[string]bool{}, creating: map[string]string{}}
+func newWorld(snap Snapshot, cfg DecideConfig, jenkinsBack, now time.Time) *world {
+	w := &world{snap: snap, byName: map[string]*Agent{}, pods: map[string]*corev1.Pod{}, nodes: map[string]bool{}, creating: map[string]string{},
+		bound: map[string][]string{}, jenkinsBack: jenkinsBack, foreignPods: map[string]*corev1.Pod{}}
+	for _, d := range snap.Demand {
+		if d.Node != "" {
+			w.bound[d.Node] = append(w.bound[d.Node], d.TaskURL)
+		}
+	}
+	owners := map[string]nodeOwner{}
+	for i := range snap.Computers {
+		comp := &snap.Computers[i]
+		w.nodes[comp.Name] = true
+		owners[comp.Name], _ = nodeOwnership(cfg.Identity, comp)
+	}
 	for _, p := range snap.Pods {
+		switch cfg.Identity.podRecord(p) {
+		case recordOurs:
+		case recordNone:
+			// Made before creation records (a legacy agent, adopted with its node), or not ours.
+			if o := owners[p.Name]; o != nodeLegacy && o != nodeOurs {
+				w.foreignPods[p.Name] = p
+				continue
+			}
+		default:
+			w.foreignPods[p.Name] = p
+			continue
+		}
 		w.pods[p.Name] = p
 		w.byName[p.Name] = &Agent{Name: p.Name, Template: p.Labels[podtemplate.LabelTemplate], Pod: p}
 	}
@@ -171,22 +249,35 @@ func newWorld(snap Snapshot, cfg DecideConfig, now time.Time) *world {
 	}
 	for i := range snap.Computers {
 		comp := &snap.Computers[i]
-		w.nodes[comp.Name] = true
-		tmpl, _, ok := parseNodeDescription(comp.Description)
-		if !ok {
+		switch owners[comp.Name] {
+		case nodeNotMarked:
 			continue // not ours: the placeholder, static agents, the built-in node
+		case nodeForeign:
+			w.foreignNodes = append(w.foreignNodes, comp.Name)
+			continue
+		case nodeLegacy:
+			if w.pods[comp.Name] == nil {
+				// The format before installation ids names a namespace, not an installation:
+				// without a pod of ours beside it, it may be another cluster's.
+				w.foreignNodes = append(w.foreignNodes, comp.Name)
+				continue
+			}
 		}
+		desc, _ := parseNodeDescription(comp.Description)
 		a := w.byName[comp.Name]
 		if a == nil {
-			a = &Agent{Name: comp.Name, Template: tmpl}
+			a = &Agent{Name: comp.Name, Template: desc.Template}
 			w.byName[comp.Name] = a
 		}
 		a.Computer = comp
 	}
 	opts := classifyOptions{UnschedulableGrace: cfg.UnschedulableGrace, DefaultConnectTimeout: cfg.DefaultConnectTimeout,
-		OrphanGrace: cfg.OrphanGrace, ConfigErrorGrace: cfg.ConfigErrorGrace}
+		OrphanGrace: cfg.OrphanGrace, ConfigErrorGrace: cfg.ConfigErrorGrace, JenkinsBack: jenkinsBack}
 	for _, a := range w.byName {
 		a.State, a.Reason = classify(a.Pod, a.Computer, now, snap.At, opts)
+		if r, ok := snap.Gone[a.Name]; ok && a.State == Lost && a.Pod == nil {
+			a.Reason = r // the pod's final state says what killed it
+		}
 		a.Build = currentBuild(a.Computer)
 		a.Marked = carriesOurMark(a.Computer)
 		w.agents = append(w.agents, a)
@@ -217,7 +308,7 @@ func (w *world) ownedSecret(pod *corev1.Pod) *corev1.Secret {
 // outcomes weighs what act learned: a refused creation backs its template off like a failure.
 func (d *Decision) outcomes(list []Outcome, cfg DecideConfig) {
 	for _, o := range list {
-		wait := d.Memory.fail(o.Template, o.Reason, o.At, cfg)
+		wait := d.Memory.fail(o.Template, o.Reason, o.At, time.Time{}, cfg)
 		d.Memory.recordFailure(FailureRecord{At: o.At, Agent: o.Agent, Template: o.Template, Reason: o.Reason.Detail, Kind: o.Reason.Kind})
 		d.Notices = append(d.Notices, Notice{Kind: NoticeRefused, Agent: o.Agent, Template: o.Template, Pod: o.Pod, Reason: o.Reason,
 			Code: o.Code, Backoff: wait})
@@ -225,7 +316,7 @@ func (d *Decision) outcomes(list []Outcome, cfg DecideConfig) {
 }
 
 // agent applies the rules of one agent's state.
-func (d *Decision) agent(w *world, a *Agent, cfg DecideConfig, now time.Time) {
+func (d *Decision) agent(w *world, a *Agent, cfg DecideConfig, now time.Time, evicted bool) {
 	d.notices(a, now)
 	base := Action{Agent: a.Name, Template: a.Template, State: a.State, Reason: a.Reason, Pod: a.Pod, Node: a.Computer != nil}
 	switch a.State {
@@ -244,7 +335,11 @@ func (d *Decision) agent(w *world, a *Agent, cfg DecideConfig, now time.Time) {
 		// Back the template off now, before this poll plans new agents: the plan below would
 		// otherwise replace the failed agent at once.
 		if d.Memory.once("failed/"+a.Name, now) {
-			wait := d.Memory.fail(a.Template, a.Reason, now, cfg)
+			var made time.Time
+			if a.Pod != nil {
+				made = a.Pod.CreationTimestamp.Time
+			}
+			wait := d.Memory.fail(a.Template, a.Reason, now, made, cfg)
 			d.Memory.recordFailure(FailureRecord{At: now, Agent: a.Name, Template: a.Template, Reason: a.Reason.Detail, Kind: a.Reason.Kind})
 			d.Notices = append(d.Notices, Notice{Kind: NoticeFailed, Agent: a.Name, Template: a.Template, Pod: a.Pod, Reason: a.Reason, Backoff: wait})
 		}
@@ -259,7 +354,8 @@ func (d *Decision) agent(w *world, a *Agent, cfg DecideConfig, now time.Time) {
 		}
 		d.Actions = append(d.Actions, base)
 	case Orphan:
-		if w.orphanExpired(a, cfg) {
+		// Half of an agent Kueue evicted needs no grace: the pod is known gone for good.
+		if w.orphanExpired(a, cfg) || (evicted && a.Pod == nil) {
 			base.Kind = ActRemoveOrphan
 			base.Secret = w.ownedSecret(a.Pod)
 			d.Actions = append(d.Actions, base)
@@ -275,6 +371,32 @@ func (d *Decision) agent(w *world, a *Agent, cfg DecideConfig, now time.Time) {
 			base.Secret = w.ownedSecret(a.Pod)
 			d.Actions = append(d.Actions, base)
 		}
+	case Suspended:
+		d.suspended(w, a, base, cfg)
+	case Resuming:
+		d.resuming(w, a, base, now)
+	case Lost:
+		base.Build = markedBuild(a.Computer)
+		if base.Build == "" {
+			base.Build = a.Build
+		}
+		// Kueue's eviction is the more specific cause: say it in Kueue's words (and count the build
+		// lost to it); any other killing is told as lost with its kind.
+		if r, evicted := kueueEvictionOf(a.Pod); evicted {
+			base.Reason = r
+			if d.Memory.once("evicted/"+a.Name, now) {
+				d.Notices = append(d.Notices, Notice{Kind: NoticeEvicted, Agent: a.Name, Template: a.Template, Pod: a.Pod, Reason: r, Build: base.Build})
+			}
+		} else if d.Memory.once("lost/"+a.Name, now) {
+			d.Notices = append(d.Notices, Notice{Kind: NoticeLost, Agent: a.Name, Template: a.Template, Pod: a.Pod, Reason: a.Reason, Build: base.Build})
+		}
+		base.Kind = ActLose
+		if a.Pod != nil && a.Pod.DeletionTimestamp != nil {
+			base.Pod = nil // already going
+		} else {
+			base.Secret = w.ownedSecret(a.Pod)
+		}
+		d.Actions = append(d.Actions, base)
 	case Idle, Starting:
 		// Any agent that is, or may any moment be, connected and unmarked: a starting pod can
 		// connect, take a build and finish a short one between two polls.
@@ -298,6 +420,9 @@ func (d *Decision) notices(a *Agent, now time.Time) {
 		}
 		d.Notices = append(d.Notices, n)
 	}
+	if a.State == Busy && a.Build != "" {
+		d.Memory.Builds[a.Name] = a.Build
+	}
 	if a.State == Busy && a.Build != "" && d.Memory.once("busy/"+a.Name, now) {
 		d.Notices = append(d.Notices, Notice{Kind: NoticeBuildStarted, Agent: a.Name, Template: a.Template, Pod: a.Pod, Build: a.Build})
 	}
@@ -314,8 +439,8 @@ func (w *world) orphanExpired(a *Agent, cfg DecideConfig) bool {
 	if a.Computer == nil {
 		return false
 	}
-	_, created, _ := parseNodeDescription(a.Computer.Description)
-	return w.snap.At.Sub(created) > cfg.OrphanGrace
+	desc, _ := parseNodeDescription(a.Computer.Description)
+	return w.snap.At.Sub(desc.Created) > cfg.OrphanGrace
 }
 
 // secrets removes per-agent Secrets whose pod is gone, and gives an owner to those whose pod exists
@@ -334,6 +459,9 @@ func (d *Decision) secrets(w *world, cfg DecideConfig) {
 		if w.nodes[s.Name] {
 			continue // the node's own orphan handling removes both
 		}
+		if _, foreign := w.foreignPods[s.Name]; foreign {
+			continue // a foreign pod's Secret is not ours to judge
+		}
 		d.Actions = append(d.Actions, Action{Kind: ActDeleteSecret, Agent: s.Name, Template: s.Labels[podtemplate.LabelTemplate], Secret: s})
 	}
 }
@@ -351,4 +479,36 @@ func currentBuild(c *jenkins.Computer) string {
 		}
 	}
 	return ""
+}
+
+// kueueEvictionOf is kueueEviction for an agent that may have no pod left.
+func kueueEvictionOf(pod *corev1.Pod) (Reason, bool) {
+	if pod == nil {
+		return Reason{}, false
+	}
+	return kueueEviction(pod)
+}
+
+// foreign reports, once each, the pods and nodes that look like ours but that this installation did
+// not make, and counts them for provisioner_foreign_objects.
+func (d *Decision) foreign(w *world, now time.Time) {
+	names := make([]string, 0, len(w.foreignPods))
+	for name := range w.foreignPods {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		d.Foreign["pod"]++
+		if d.Memory.once("foreign/pod/"+name, now) {
+			d.Notices = append(d.Notices, Notice{Kind: NoticeForeign, Object: "pod", Agent: name, Pod: w.foreignPods[name],
+				Reason: Reason{Kind: KindOther, Detail: "pod carries the provisioner's labels but no creation record of this installation"}})
+		}
+	}
+	for _, name := range w.foreignNodes {
+		d.Foreign["node"]++
+		if d.Memory.once("foreign/node/"+name, now) {
+			d.Notices = append(d.Notices, Notice{Kind: NoticeForeign, Object: "node", Agent: name,
+				Reason: Reason{Kind: KindOther, Detail: "Jenkins node carries the provisioner's marker but not this installation's identity"}})
+		}
+	}
 }

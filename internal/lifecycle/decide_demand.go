@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"fmt"
 	"sort"
 	"time"
 
@@ -30,6 +31,9 @@ type templateLoad struct {
 	Probing bool
 	// Backoff is the template's backoff, for the wait reason.
 	Backoff Backoff
+	// Queued counts Ready agents still waiting for Kueue's admission; QueuedWhy says for what.
+	Queued    int
+	QueuedWhy Reason
 }
 
 // planned is the plan for one template: how many agents to create, and why its builds still wait.
@@ -58,6 +62,9 @@ func planCreates(loads []templateLoad, globalLive, maxAgents int) map[string]pla
 			continue
 		}
 		p := planned{Why: WaitReason{Kind: WaitStarting}}
+		if l.Queued > 0 {
+			p.Why = WaitReason{Kind: WaitQueued, Detail: l.QueuedWhy.Detail}
+		}
 		n := l.Waiting - l.Ready
 		if l.Probing && 1-l.Ready < n {
 			n = 1 - l.Ready
@@ -122,21 +129,34 @@ func (w *world) mapDemand() (served, map[string]*unservedLabel, map[int64]string
 	return out, unserved, labelOf
 }
 
+// unreadableLabel stands for the label of builds whose why could not be read, on the status page and
+// in provisioner_builds_waiting.
+const unreadableLabel = "(unreadable)"
+
 // templateFor names the template serving a build, the label (for the page, logs and metrics), and
 // why no template does.
 func (w *world) templateFor(d jenkins.Demand) (string, string, WaitReason) {
 	set := w.snap.Templates
 	noTemplate := WaitReason{Kind: WaitNoTemplate}
 	switch {
+	case d.Err != nil:
+		// A hostile or broken why: this build is served by no template; the rest of the queue is.
+		return "", unreadableLabel, WaitReason{Kind: WaitUnreadable, Detail: d.Err.Error()}
 	case d.Label != "":
-		if t, ok := set.Select(d.Label); ok {
+		if t, ok := set.SelectWith(w.snap.LabelCache, d.Label); ok {
 			return t.Name, d.Label, WaitReason{}
 		}
 		return "", d.Label, noTemplate
 	case d.Node != "":
-		// Jenkins names the one node that carries the label instead of the label: if it is one of
-		// ours, the build waits for that agent's template.
+		// The item names one node: a pipeline node block resumed after a restart, bound to it
+		// (PlaceholderTask.EnforceSelfLabel), which only that agent serves (see resume), never a
+		// new one; or an item whose label only that node carries.
 		if a, ok := w.byName[d.Node]; ok && a.Template != "" {
+			if a.State == Resuming || d.TaskURL != "" && d.TaskURL == markedBuild(a.Computer) {
+				return "", "node:" + d.Node, WaitReason{Kind: WaitResuming, Detail: "bound to agent " + d.Node}
+			}
+			// Jenkins names the one node that carries the label instead of the label: the build
+			// waits for that agent's template.
 			if _, ok := set.Get(a.Template); ok {
 				return a.Template, a.Template, WaitReason{}
 			}
@@ -153,7 +173,7 @@ func (w *world) templateFor(d jenkins.Demand) (string, string, WaitReason) {
 			}
 			expr = jl.Expr
 		}
-		if t, ok := set.Select(expr); ok {
+		if t, ok := set.SelectWith(w.snap.LabelCache, expr); ok {
 			return t.Name, expr, WaitReason{}
 		}
 		return "", expr, noTemplate
@@ -184,8 +204,12 @@ func (w *world) loads(waiting served, mem Memory, now time.Time) ([]templateLoad
 			continue
 		}
 		l.Live++
-		if (a.State == Idle || a.State == Starting) && !a.Marked || a.State == Ready {
+		if (a.State == Idle || a.State == Starting || a.State == Queued) && !a.Marked || a.State == Ready {
 			l.Ready++
+		}
+		if a.State == Queued && !a.Marked {
+			l.Queued++
+			l.QueuedWhy = a.Reason
 		}
 	}
 	for _, cr := range w.snap.Creating {
@@ -211,7 +235,15 @@ func (d *Decision) demand(w *world, cfg DecideConfig, now time.Time) {
 		return
 	}
 	waiting, unserved, labelOf := w.mapDemand()
+	for _, q := range w.snap.Demand {
+		if q.Err != nil && d.Memory.once(fmt.Sprintf("unreadable/%d", q.QueueID), now) {
+			d.Notices = append(d.Notices, Notice{Kind: NoticeBadDemand, QueueID: q.QueueID, Reason: Reason{Kind: KindOther, Detail: q.Err.Error()}})
+		}
+	}
 	for label, u := range unserved {
+		if u.Why.Kind == WaitResuming {
+			continue // served by its own agent
+		}
 		if last, ok := d.Memory.Seen["unserved/"+label]; !ok || now.Sub(last) > time.Minute {
 			d.Memory.Seen["unserved/"+label] = now
 			d.Notices = append(d.Notices, Notice{Kind: NoticeUnserved, Label: label, Builds: u.Builds, Reason: Reason{Detail: u.Why.Detail}})
@@ -266,7 +298,7 @@ func (d *Decision) release(w *world, l templateLoad, wp warmPlan, cfg DecideConf
 	var candidates []*Agent
 	for _, a := range w.agents {
 		if a.Template == l.Name && a.Pod != nil && a.Computer != nil && !wp.expired[a.Name] &&
-			(!a.Marked && (a.State == Idle || a.State == Starting) || a.State == Ready) {
+			(!a.Marked && (a.State == Idle || a.State == Starting || a.State == Queued) || a.State == Ready) {
 			candidates = append(candidates, a)
 		}
 	}

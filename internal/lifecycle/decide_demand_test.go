@@ -96,7 +96,7 @@ func TestBackoffGrowsAndCaps(t *testing.T) {
 	m := NewMemory()
 	var got []time.Duration
 	for range 6 {
-		got = append(got, m.fail("maven", Reason{KindCrash, "crash"}, t0, cfg))
+		got = append(got, m.fail("maven", Reason{KindCrash, "crash"}, t0, time.Time{}, cfg))
 	}
 	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 10 * time.Second, 10 * time.Second}
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -16,7 +16,11 @@ import (
 // The world the decide tests build snapshots in: templates in file order, agents made of a pod, a
 // node or both, builds in the queue.
 
+// testID is the installation the tests' agents belong to.
+var testID = Identity{Namespace: "ci", ID: "test-installation", Key: []byte("0123456789abcdef")}
+
 var testDecideConfig = DecideConfig{
+	Identity:     testID,
 	ReleaseGrace: 10 * time.Second, OrphanGrace: time.Minute, UnschedulableGrace: time.Minute,
 	DefaultConnectTimeout: 5 * time.Minute, ConfigErrorGrace: 15 * time.Second,
 	BackoffBase: 5 * time.Second, BackoffMax: time.Minute,
@@ -42,7 +46,7 @@ func (w *testWorld) pod(name, template string, age time.Duration, mutate ...func
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ci", UID: types.UID("uid-" + name), CreationTimestamp: metav1.NewTime(t0.Add(-age)),
 			Labels:      map[string]string{podtemplate.LabelManagedBy: podtemplate.ManagedByValue, podtemplate.LabelTemplate: template},
-			Annotations: map[string]string{annotationConnectTimeout: "5m0s"}},
+			Annotations: map[string]string{annotationConnectTimeout: "5m0s", annotationCreatedBy: testID.creationRecord(name)}},
 		Status: corev1.PodStatus{Phase: corev1.PodRunning},
 	}
 	for _, m := range mutate {
@@ -54,7 +58,7 @@ func (w *testWorld) pod(name, template string, age time.Duration, mutate ...func
 
 // node adds a Jenkins node of ours (offline, not connected yet unless mutated).
 func (w *testWorld) node(name, template string, age time.Duration, mutate ...func(*jenkins.Computer)) *testWorld {
-	c := jenkins.Computer{Name: name, Description: nodeDescription(template, "ci", t0.Add(-age)), Offline: true, NumExecutors: 1,
+	c := jenkins.Computer{Name: name, Description: nodeDescription(testID, name, template, t0.Add(-age)), Offline: true, NumExecutors: 1,
 		Executors: []jenkins.Executor{{Idle: true}}}
 	for _, m := range mutate {
 		m(&c)

@@ -37,15 +37,25 @@
 // watch polls the computer list alone at BusyPollInterval, which bounds the shortest build guaranteed
 // its own pod without adding requests to the regular poll.
 //
+// Restarts, dropped connections, killed pods (decide_resume.go, gone.go): a marked agent without its
+// connection (Computer.Connected, from Jenkins' absoluteRemotePath), or an unmarked one that was
+// online, is Suspended and kept for ReconnectGrace; a queue item Jenkins binds to one of our agents by
+// name whose task is the run our busy mark names (a node block resumed after a restart) makes it
+// Resuming: its mark is cleared for exactly that item (SetOnline) and set again at once, and no
+// agent is made for the item. While Jenkins is down or starting (Snapshot.JenkinsFresh false) decide
+// holds everything and Memory records the outage, whose length then never counts against connect
+// timeouts or orphan graces; for ResumeSettle after Jenkins is back a reconnected marked agent is held,
+// since Jenkins queues resumed blocks in the background. An agent whose pod is deleted, evicted or
+// OOM-killed under its build is Lost: node and pod go at once, with an AgentLost Event.
+//
 // Seams for what comes next (not implemented here):
 //
-//   - A new agent state (Suspended: a node disconnected by a Jenkins restart, kept for a reconnect
-//     grace; Queued: a pod held by a Kueue scheduling gate; Ready: a warm idle agent) is one more State
+//   - A new agent state (Queued: a pod held by a Kueue scheduling gate; Ready: a warm idle agent) is
+//     one more State
 //     constant in state.go, one more case in classify placed before the cases it must win against,
 //     and one more case in Decision.agent (decide.go) saying what the state asks for; plan counting
 //     (world.loads in decide_demand.go) decides whether it serves waiting builds.
 //   - Snapshot.JenkinsFresh is false when either Jenkins read failed; Decide then holds every decision
-//     (Decision.Hold). A rule that should act while Jenkins is down (or keep Suspended agents through a
-//     restart) starts from that flag.
+//     (Decision.Hold). A rule that should act while Jenkins is down starts from that flag.
 //   - A new reason a build waits is one WaitKind in waiting.go, set in planCreates or templateFor.
 package lifecycle

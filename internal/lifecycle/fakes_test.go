@@ -76,12 +76,12 @@ func (f *fakeJenkins) DeleteNode(_ context.Context, name string) error {
 	return f.record("DeleteNode " + name)
 }
 
-func (f *fakeJenkins) SetTemporarilyOffline(_ context.Context, name, reason string) error {
-	return f.record("SetTemporarilyOffline " + name + " " + reason)
-}
-
 func (f *fakeJenkins) SetOnline(_ context.Context, name string) error {
 	return f.record("SetOnline " + name)
+}
+
+func (f *fakeJenkins) SetTemporarilyOffline(_ context.Context, name, reason string) error {
+	return f.record("SetTemporarilyOffline " + name + " " + reason)
 }
 
 func (f *fakeJenkins) NodeSecret(_ context.Context, name string) (string, error) {
@@ -115,7 +115,7 @@ func newTestController(t *testing.T, objects ...*corev1.Pod) (*Controller, *fake
 	t.Helper()
 	kube := fake.NewClientset()
 	jc := &fakeJenkins{fail: map[string]error{}, jobLabels: map[string]string{}}
-	c, err := New(zaptest.NewLogger(t), jc, kube, staticTemplates{testTemplates()}, nil, Config{Namespace: "ci", JenkinsURL: "http://j/"})
+	c, err := New(zaptest.NewLogger(t), jc, kube, staticTemplates{testTemplates()}, nil, Config{Namespace: "ci", JenkinsURL: "http://j/", Identity: testID})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,12 +14,15 @@ type Metrics struct {
 	provisioned       *prometheus.CounterVec
 	completed         *prometheus.CounterVec
 	failed            *prometheus.CounterVec
+	lost              *prometheus.CounterVec
+	buildsLost        *prometheus.CounterVec
 	queueToPod        *prometheus.HistogramVec
 	queueToOnline     *prometheus.HistogramVec
 	finishedToDeleted *prometheus.HistogramVec
 	kubeErrors        *prometheus.CounterVec
 	pollDuration      prometheus.Histogram
 	warm              *warmMetrics
+	foreign           *prometheus.GaugeVec
 
 	mu      sync.Mutex
 	waiting map[WaitKey]bool // the waiting series published last
@@ -47,8 +50,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		completed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "provisioner_agents_completed_total", Help: "Agents deleted after running their build.",
 		}, []string{"template"}),
+		lost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "provisioner_agents_lost_total", Help: "Agents whose pod was killed in the middle of their build (OOMKilled, Evicted, DeletedExternally), or that did not reconnect within the reconnect grace (ReconnectTimeout), by reason.",
+		}, []string{"template", "reason"}),
 		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "provisioner_agents_failed_total", Help: "Agents that failed before running a build, and creations the apiserver refused, by reason.",
+		}, []string{"template", "reason"}),
+		buildsLost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "provisioner_builds_lost_total", Help: "Builds whose agent was taken from under them, by reason (KueueEvicted: Kueue preempted or evicted the pod).",
 		}, []string{"template", "reason"}),
 		queueToPod: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "provisioner_queue_to_pod_created_seconds", Help: "From a build entering the queue to its agent pod being created.",
@@ -69,10 +78,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "provisioner_poll_duration_seconds", Help: "One poll: reading Jenkins and deciding.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
 		}),
+		foreign: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "provisioner_foreign_objects", Help: "Pods with the provisioner's labels and Jenkins nodes with its marker that this installation did not make (left alone), by kind.",
+		}, []string{"kind"}),
 		waiting: map[WaitKey]bool{},
 	}
-	reg.MustRegister(m.buildsWaiting, m.agents, m.provisioned, m.completed, m.failed, m.queueToPod, m.queueToOnline,
-		m.finishedToDeleted, m.kubeErrors, m.pollDuration)
+	reg.MustRegister(m.buildsWaiting, m.agents, m.provisioned, m.completed, m.failed, m.lost, m.buildsLost, m.queueToPod, m.queueToOnline,
+		m.finishedToDeleted, m.kubeErrors, m.pollDuration, m.foreign)
 	m.warm = newWarmMetrics(reg)
 	return m
 }
@@ -99,5 +111,12 @@ func (m *Metrics) setAgents(counts map[AgentKey]int) {
 	m.agents.Reset()
 	for k, n := range counts {
 		m.agents.WithLabelValues(k.Template, string(k.State)).Set(float64(n))
+	}
+}
+
+// setForeign publishes the count of foreign objects (both kinds always, so a zero is visible).
+func (m *Metrics) setForeign(counts map[string]int) {
+	for _, kind := range []string{"pod", "node"} {
+		m.foreign.WithLabelValues(kind).Set(float64(counts[kind]))
 	}
 }

@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/jenkins-agent-provisioner/provisioner/internal/jenkins"
+	"github.com/jenkins-agent-provisioner/provisioner/internal/labelexpr"
 	"github.com/jenkins-agent-provisioner/provisioner/internal/podtemplate"
 )
 
@@ -24,6 +26,8 @@ type Snapshot struct {
 	// the whole truth as of At. decide holds every decision while it is false: deleting or creating
 	// from a stale or partial picture is how builds get dropped and agents killed.
 	JenkinsFresh bool
+	// JenkinsStarting is true when Jenkins answered its start-up page (ErrStarting): it restarted.
+	JenkinsStarting bool
 	// Demand is the queue, node-named demand already resolved against Computers.
 	Demand []jenkins.Demand
 	// JobLabels are the label expressions of freestyle jobs whose queue items name no label, by task
@@ -40,6 +44,14 @@ type Snapshot struct {
 	Creating []Creation
 	// Outcomes are what act learned since the last poll that decide must weigh (refusals).
 	Outcomes []Outcome
+	// Gone says, for agent pods deleted lately, what their final state showed killed them
+	// (Evicted, OOMKilled, DeletedExternally).
+	Gone map[string]Reason
+	// Evicted are pods of ours the watch saw Kueue evict (kept a while; decide tells each once).
+	Evicted []Eviction
+	// LabelCache parses each distinct label expression once across polls (nil: no cache). It is a
+	// memo, not state: decide's answers are the same with or without it.
+	LabelCache *labelexpr.Cache
 }
 
 // JobLabel is the label expression a freestyle job asks for, or why it is not known.
@@ -76,8 +88,10 @@ const (
 // other way round it would show up as a busy agent and a waiting build, and a second agent would be
 // created for a build that already has one.
 func (c *Controller) observe(ctx context.Context) (Snapshot, error) {
-	snap := Snapshot{At: c.now(), Templates: c.templates.Current(), Outcomes: c.act.drainOutcomes()}
+	snap := Snapshot{At: c.now(), Templates: c.templates.Current(), Outcomes: c.act.drainOutcomes(), LabelCache: c.labelCache}
+	snap.Evicted = c.evictions.list(snap.At)
 	err := c.observeJenkins(ctx, &snap)
+	snap.JenkinsStarting = errors.Is(err, jenkins.ErrStarting)
 	// The cluster's side after Jenkins', and creations before pods: a creation that ends between the
 	// two lists then shows in both (decide counts it once), never in neither.
 	snap.Creating = c.exp.list(snap.At)
@@ -85,6 +99,9 @@ func (c *Controller) observe(ctx context.Context) (Snapshot, error) {
 	snap.Secrets, _ = c.secretLister.List(labels.Everything())
 	sort.Slice(snap.Pods, func(i, j int) bool { return snap.Pods[i].Name < snap.Pods[j].Name })
 	sort.Slice(snap.Secrets, func(i, j int) bool { return snap.Secrets[i].Name < snap.Secrets[j].Name })
+	// Why pods went, read after the pod list: a pod missing from it was deleted before, and the
+	// informer has recorded its final state by now or will by the next poll.
+	snap.Gone = c.gone.snapshot(snap.At)
 	return snap, err
 }
 

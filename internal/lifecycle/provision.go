@@ -37,7 +37,7 @@ func (c *Controller) create(ctx context.Context, t *podtemplate.Template, name s
 	}
 	err := c.jenkins.CreateNode(ctx, jenkins.NodeSpec{
 		Name:         name,
-		Description:  nodeDescription(t.Name, c.cfg.Namespace, c.now()),
+		Description:  nodeDescription(c.cfg.Identity, name, t.Name, c.now()),
 		Labels:       t.Labels,
 		NumExecutors: 1,
 		Mode:         mode,
@@ -58,6 +58,7 @@ func (c *Controller) create(ctx context.Context, t *podtemplate.Template, name s
 		JenkinsURL:      c.cfg.JenkinsURL,
 		AgentJenkinsURL: c.cfg.AgentJenkinsURL,
 		Tunnel:          c.cfg.AgentTunnel,
+		Queue:           c.cfg.KueueQueue,
 	})
 	if err != nil {
 		c.undoNode(ctx, name, log)
@@ -66,6 +67,8 @@ func (c *Controller) create(ctx context.Context, t *podtemplate.Template, name s
 	if pod.Annotations == nil {
 		pod.Annotations = map[string]string{}
 	}
+	// The creation record: what tells this pod from one that merely carries our labels.
+	pod.Annotations[annotationCreatedBy] = c.cfg.Identity.creationRecord(name)
 	pod.Annotations[annotationConnectTimeout] = t.ConnectTimeout.String()
 	pod.Annotations[annotationPodRetention] = string(t.PodRetention)
 	pod.Annotations[annotationRetentionTimeout] = t.RetentionTimeout.String()

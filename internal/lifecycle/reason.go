@@ -32,6 +32,19 @@ const (
 	KindNodeWithoutPod   ReasonKind = "NodeWithoutPod"
 	KindPodWithoutNode   ReasonKind = "PodWithoutNode"
 	KindRetentionExpired ReasonKind = "RetentionExpired"
+	// KindDisconnected: a suspended agent, disconnected after it was online (Jenkins restarted, the
+	// connection dropped); KindReconnectTimeout: it did not come back within the reconnect grace.
+	KindDisconnected     ReasonKind = "Disconnected"
+	KindReconnectTimeout ReasonKind = "ReconnectTimeout"
+
+	// An agent killed in the middle of its build (the provisioner_agents_lost_total reasons).
+	KindOOMKilled         ReasonKind = "OOMKilled"         // a container of the pod was OOM-killed
+	KindEvicted           ReasonKind = "Evicted"           // evicted: the Eviction API (a drain), node pressure, a taint
+	KindDeletedExternally ReasonKind = "DeletedExternally" // the pod was deleted by someone else, or is gone
+	// KindQueued: the pod waits for Kueue to admit it (quota in its ClusterQueue).
+	KindQueued ReasonKind = "Queued"
+	// KindKueueEvicted: Kueue evicted the pod (preemption, its Workload evicted or deleted).
+	KindKueueEvicted ReasonKind = "KueueEvicted"
 	// KindOther is a failure mark on a node whose kind a restarted provisioner cannot recover (the
 	// mark carries the detail only).
 	KindOther ReasonKind = "Other"

@@ -16,6 +16,8 @@ type State string
 const (
 	// Starting: pod and node exist, the agent has not connected yet.
 	Starting State = "starting"
+	// Queued: the pod waits for Kueue to admit it (a scheduling gate): waiting for quota, not failing.
+	Queued State = "queued"
 	// Idle: connected and accepting a build; Jenkins hands it the next matching build within ms.
 	Idle State = "idle"
 	// Busy: an executor runs a build.
@@ -35,6 +37,15 @@ const (
 	// Ready: connected, kept as headroom with our ready mark (no build lands on it), brought online
 	// when a build waits (decide_warm.go).
 	Ready State = "ready"
+	// Suspended: an agent that was online lost its connection (Jenkins restarted, the network
+	// dropped) while its pod runs: kept, pod and node, for the reconnect grace, because a pipeline
+	// node block resumes only on its own node.
+	Suspended State = "suspended"
+	// Resuming: a queue item is bound to the agent by name (a pipeline node block resumed after a
+	// restart): the agent is brought online for exactly that item and serves nothing else.
+	Resuming State = "resuming"
+	// Lost: the agent's pod was killed (deleted, evicted, OOM-killed) in the middle of its build.
+	Lost State = "lost"
 )
 
 // Pod annotations written at creation, so decisions about an existing agent never depend on the
@@ -72,32 +83,53 @@ type classifyOptions struct {
 	OrphanGrace time.Duration
 	// ConfigErrorGrace: CreateContainerConfigError may be a Secret not yet seen by the kubelet.
 	ConfigErrorGrace time.Duration
+	// JenkinsBack is when Jenkins answered again after an outage (zero: none seen): agents cannot
+	// connect to a Jenkins that is down, so connect timeouts and node-less graces count from then.
+	JenkinsBack time.Time
 }
 
 // classify reads an agent's state from its pod and computer. pod or c may be nil, not both.
 // jenkinsSeenAt is when the computer list was read: a pod newer than that cannot be judged by its
 // node's absence.
 //
-// A new state (Suspended, Queued, Ready: see the package doc) is one more constant above and one
+// A new state (Queued, Ready: see the package doc) is one more constant above and one
 // more case here, placed before the cases it must win against.
 func classify(pod *corev1.Pod, c *jenkins.Computer, now, jenkinsSeenAt time.Time, o classifyOptions) (State, Reason) {
+	// An agent with a build on it (running, or marked as running one) whose pod is gone, going or
+	// dead was killed under its build: no grace can bring it back. The provisioner's own deletions
+	// delete the node first, so a node still there means someone else killed the pod.
+	midBuild := c != nil && (c.Busy() || markedBusy(c))
 	if pod == nil {
+		if midBuild {
+			return Lost, Reason{KindDeletedExternally, "DeletedExternally: the agent pod was deleted by someone else"}
+		}
 		// A node of ours without its pod: provisioning crashed between node and pod, or the pod was
 		// deleted behind our back. decide applies the grace from the node's description.
 		return Orphan, Reason{KindNodeWithoutPod, "Jenkins node without a pod"}
 	}
 	if pod.DeletionTimestamp != nil {
+		if midBuild {
+			return Lost, killedReason(pod)
+		}
 		return Terminating, Reason{}
 	}
 	if _, ok := pod.Annotations[annotationRetainUntil]; ok {
 		return Retained, Reason{}
 	}
 	if c != nil && c.Busy() {
+		if podDead(pod) {
+			return Lost, killedReason(pod)
+		}
 		return Busy, Reason{}
 	}
 	if carriesOurMark(c) {
 		switch {
 		case strings.HasPrefix(c.OfflineReason, reasonBusy):
+			// Jenkins' `offline` is true for the mark alone; only Connected says whether the agent
+			// is there. A marked agent without its connection may still have a build to resume.
+			if !c.Connected && !podDead(pod) {
+				return Suspended, Reason{KindDisconnected, "agent disconnected after its build started (Jenkins restarted or the connection dropped)"}
+			}
 			return Done, Reason{KindBuildFinished, "build finished"}
 		case strings.HasPrefix(c.OfflineReason, reasonFailed):
 			return Failed, Reason{KindOther, strings.TrimPrefix(c.OfflineReason, reasonFailed)}
@@ -121,7 +153,9 @@ func classify(pod *corev1.Pod, c *jenkins.Computer, now, jenkinsSeenAt time.Time
 		if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 			return Orphan, Reason{KindPodWithoutNode, "agent exited and its Jenkins node is gone"}
 		}
-		if jenkinsSeenAt.Sub(created) > o.OrphanGrace {
+		// Time Jenkins was unreachable does not count: the first view after an outage judges from
+		// the end of the outage.
+		if jenkinsSeenAt.Sub(laterOf(created, o.JenkinsBack)) > o.OrphanGrace {
 			return Orphan, Reason{KindPodWithoutNode, "agent pod without a Jenkins node"}
 		}
 		return Starting, Reason{}
@@ -138,6 +172,9 @@ func classify(pod *corev1.Pod, c *jenkins.Computer, now, jenkinsSeenAt time.Time
 	if !c.Offline {
 		return Idle, Reason{}
 	}
+	if kueueQueued(pod) {
+		return Queued, queuedReason(pod)
+	}
 	if cond := podCondition(pod, corev1.PodScheduled); cond != nil && cond.Status == corev1.ConditionFalse &&
 		cond.Reason == corev1.PodReasonUnschedulable && now.Sub(cond.LastTransitionTime.Time) > o.UnschedulableGrace {
 		return Failed, Reason{KindUnschedulable, fmt.Sprintf("Unschedulable for more than %s: %s", o.UnschedulableGrace, cond.Message)}
@@ -147,7 +184,8 @@ func classify(pod *corev1.Pod, c *jenkins.Computer, now, jenkinsSeenAt time.Time
 		timeout = v
 	}
 	// "Not online" is what the Jenkins view says, so the timeout is measured to the view's time.
-	if jenkinsSeenAt.Sub(pod.CreationTimestamp.Time) > timeout {
+	// A pod Kueue queued counts from its admission: waiting for quota is not being slow to connect.
+	if jenkinsSeenAt.Sub(laterOf(connectStart(pod), o.JenkinsBack)) > timeout {
 		return Failed, Reason{KindConnectTimeout, fmt.Sprintf("agent not online within connectTimeout %s", timeout)}
 	}
 	return Starting, Reason{}
@@ -185,6 +223,63 @@ func podFailureReason(pod *corev1.Pod) Reason {
 		return Reason{KindPodFailed, strings.TrimSpace(pod.Status.Reason + ": " + pod.Status.Message)}
 	}
 	return Reason{KindPodFailed, "pod failed"}
+}
+
+// markedBusy reports whether a node carries our busy mark (a build started on it).
+func markedBusy(c *jenkins.Computer) bool {
+	return carriesOurMark(c) && strings.HasPrefix(c.OfflineReason, reasonBusy)
+}
+
+// markedBuild is the URL of the build an agent runs: on an executor, else from our busy mark.
+func markedBuild(c *jenkins.Computer) string {
+	if b := currentBuild(c); b != "" {
+		return b
+	}
+	if !markedBusy(c) {
+		return ""
+	}
+	rest := strings.TrimPrefix(c.OfflineReason, reasonBusy)
+	if strings.HasPrefix(rest, " (") && strings.HasSuffix(rest, ")") {
+		return rest[2 : len(rest)-1]
+	}
+	return ""
+}
+
+// podDead reports whether the pod's containers have ended for good (restartPolicy Never).
+func podDead(pod *corev1.Pod) bool {
+	return pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
+}
+
+// killedReason names what killed an agent's pod under its build: OOMKilled (a container's
+// termination), Evicted (the kubelet's node-pressure eviction sets reason Evicted; the Eviction API,
+// the taint manager and pod GC set the DisruptionTarget condition), else DeletedExternally for a
+// pod being deleted, or the pod's own failure.
+func killedReason(pod *corev1.Pod) Reason {
+	statuses := append(append([]corev1.ContainerStatus{}, pod.Status.InitContainerStatuses...), pod.Status.ContainerStatuses...)
+	for _, cs := range statuses {
+		for _, t := range []*corev1.ContainerStateTerminated{cs.State.Terminated, cs.LastTerminationState.Terminated} {
+			if t != nil && t.Reason == "OOMKilled" {
+				return Reason{KindOOMKilled, describe(cs.Name, "OOMKilled", fmt.Sprintf("exit code %d %s", t.ExitCode, t.Message))}
+			}
+		}
+	}
+	if pod.Status.Reason == "Evicted" {
+		return Reason{KindEvicted, strings.TrimSpace("Evicted: " + pod.Status.Message)}
+	}
+	if cond := podCondition(pod, corev1.DisruptionTarget); cond != nil && cond.Status == corev1.ConditionTrue {
+		return Reason{KindEvicted, strings.TrimSpace(fmt.Sprintf("Evicted (%s): %s", cond.Reason, cond.Message))}
+	}
+	if pod.DeletionTimestamp != nil {
+		return Reason{KindDeletedExternally, "DeletedExternally: the agent pod was deleted by someone else"}
+	}
+	return podFailureReason(pod)
+}
+
+func laterOf(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 func describe(container, reason, message string) string {

@@ -42,17 +42,22 @@ func computer(mutate ...func(*jenkins.Computer)) *jenkins.Computer {
 	return c
 }
 
-func online(c *jenkins.Computer) { c.Offline = false }
+func online(c *jenkins.Computer) { c.Offline, c.Connected = false, true }
+
+// disconnected is an agent whose channel is gone (a marked one stays temporarily offline).
+func disconnected(c *jenkins.Computer) { c.Offline, c.Connected = true, false }
 
 func building(c *jenkins.Computer) {
-	c.Offline = false
+	c.Offline, c.Connected = false, true
 	c.Idle = false
 	c.Executors = []jenkins.Executor{{Build: &jenkins.Build{URL: "http://j/job/a/1/", Number: 1}}}
 }
 
+// marked carries an offline mark; the agent is connected (as when we marked it) unless disconnected
+// is applied after.
 func marked(reason string) func(*jenkins.Computer) {
 	return func(c *jenkins.Computer) {
-		c.Offline = true
+		c.Offline, c.Connected = true, true
 		c.TemporarilyOffline = true
 		c.OfflineReason = reason
 	}
@@ -145,13 +150,13 @@ func TestClassifyJudgesByTheJenkinsViewsTime(t *testing.T) {
 }
 
 func TestNodeDescriptionRoundTrip(t *testing.T) {
-	desc := nodeDescription("maven-jdk17", "ci", t0)
-	tmpl, created, ok := parseNodeDescription(desc)
-	if !ok || tmpl != "maven-jdk17" || !created.Equal(t0) {
-		t.Fatalf("parseNodeDescription(%q) = %q, %v, %v", desc, tmpl, created, ok)
+	desc := nodeDescription(testID, "maven-jdk17-x", "maven-jdk17", t0)
+	got, ok := parseNodeDescription(desc)
+	if !ok || got.Template != "maven-jdk17" || !got.Created.Equal(t0) || got.Namespace != "ci" || got.Installation != testID.ID {
+		t.Fatalf("parseNodeDescription(%q) = %+v, %v", desc, got, ok)
 	}
 	for _, foreign := range []string{"", "static agent", placeholderDescription, "[jenkins-agent-provisioner] template=Bad created=x"} {
-		if _, _, ok := parseNodeDescription(foreign); ok {
+		if _, ok := parseNodeDescription(foreign); ok {
 			t.Errorf("parseNodeDescription(%q) recognised a node that is not one of our agents", foreign)
 		}
 	}

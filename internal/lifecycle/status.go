@@ -125,7 +125,8 @@ func (d *Decision) status(w *world) {
 		if a.Pod != nil {
 			s.Created = a.Pod.CreationTimestamp.Time
 		} else if a.Computer != nil {
-			_, s.Created, _ = parseNodeDescription(a.Computer.Description)
+			desc, _ := parseNodeDescription(a.Computer.Description)
+			s.Created = desc.Created
 		}
 		d.Status.Agents = append(d.Status.Agents, s)
 		d.Agents[AgentKey{a.Template, a.State}]++

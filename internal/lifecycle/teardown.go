@@ -51,6 +51,10 @@ func (c *Controller) step(ctx context.Context, a Action) error {
 		return c.markReady(ctx, a)
 	case ActUnready:
 		return c.unready(ctx, a)
+	case ActResume:
+		return c.resume(ctx, a)
+	case ActLose:
+		return c.lose(ctx, a)
 	}
 	return fmt.Errorf("unknown action %q", a.Kind)
 }
@@ -85,7 +89,13 @@ func (c *Controller) finish(ctx context.Context, a Action) error {
 	if a.Pod == nil {
 		return nil
 	}
-	if a.State == Done {
+	if a.State == Suspended {
+		// Jenkins aborts a node block whose node stays away (ExecutorPickle.timeoutForNodeMillis);
+		// past the grace the agent is not coming back for it.
+		c.recorder.Eventf(a.Pod, corev1.EventTypeWarning, "AgentNotReconnected", "Deleting agent %s: %s%s", a.Agent, a.Reason.Detail, buildSuffix(a.Build))
+		c.metrics.lost.WithLabelValues(a.Template, string(a.Reason.Kind)).Inc()
+		log.Warn("agent did not reconnect; deleting it", zap.String("reason", a.Reason.Detail), zap.String("build", a.Build))
+	} else if a.State == Done {
 		c.recorder.Eventf(a.Pod, corev1.EventTypeNormal, "BuildFinished", "Build finished on agent %s; deleting the agent", a.Agent)
 		c.metrics.completed.WithLabelValues(a.Template).Inc()
 		log.Info("build finished, deleting agent")
@@ -102,6 +112,48 @@ func (c *Controller) finish(ctx context.Context, a Action) error {
 		c.metrics.finishedToDeleted.WithLabelValues(a.Template).Observe(c.now().Sub(finishedAt).Seconds())
 	}
 	return nil
+}
+
+// resume lets the node block Jenkins queued again bound to an agent of ours (a restart) take it: our
+// mark is cleared, and set again at once. Clearing it makes Jenkins hand the block the node
+// (Queue.maintain; other items are held off the node while the block waits: ContinuedTask); a task
+// already handed to an executor runs on a temporarily-offline node, which only refuses new ones. Left
+// unmarked, the node would take any waiting build matching its labels the instant the block ends,
+// which can be milliseconds later (a block whose step ended during the restart ends at once). If
+// Jenkins had not handed the block over before the mark came back, the next poll sees it still
+// queued and does this again.
+func (c *Controller) resume(ctx context.Context, a Action) error {
+	if err := c.jenkins.SetOnline(ctx, a.Agent); err != nil {
+		return fmt.Errorf("bring agent %s online for its resumed build: %w", a.Agent, err)
+	}
+	c.watch.arm() // should the mark below fail, the busy watch marks the agent once it is busy
+	if err := c.markBusy(ctx, a); err != nil {
+		return err
+	}
+	c.logAgent(a).Info("agent let its resumed build in", zap.String("build", a.Build))
+	return nil
+}
+
+// lose cleans up an agent killed in the middle of its build, on both sides at once: its build cannot
+// finish without it, and Jenkins ends the build when the node goes. decide reported the loss.
+func (c *Controller) lose(ctx context.Context, a Action) error {
+	if a.Node {
+		if err := c.deleteNode(ctx, a.Agent); err != nil {
+			return err
+		}
+	}
+	if a.Pod == nil {
+		return c.deleteSecret(ctx, a.Secret)
+	}
+	return c.deletePodAndSecret(ctx, a)
+}
+
+// buildSuffix names a build in a message, when known.
+func buildSuffix(build string) string {
+	if build == "" {
+		return ""
+	}
+	return "; build " + build
 }
 
 // fail removes an agent that can never run its build. decide already counted the failure and backed

@@ -9,6 +9,9 @@ type WaitKind string
 const (
 	// WaitStarting: agents are starting (or being created this poll) for every waiting build.
 	WaitStarting WaitKind = "AgentStarting"
+	// WaitQueued: agents exist for the builds, and Kueue has not admitted some of them yet (their
+	// ClusterQueue has no quota for them); Detail names the queue.
+	WaitQueued WaitKind = "WaitingForQuota"
 	// WaitTemplateCap: the template's maxAgents is reached.
 	WaitTemplateCap WaitKind = "TemplateCap"
 	// WaitGlobalCap: the provisioner's maxAgents is reached.
@@ -23,6 +26,11 @@ const (
 	WaitNoTemplate WaitKind = "NoTemplate"
 	// WaitLabelUnknown: the freestyle job's label expression could not be read.
 	WaitLabelUnknown WaitKind = "LabelUnknown"
+	// WaitResuming: the item is bound to an agent of ours by name (a node block resumed after a
+	// restart); that agent, not a new one, serves it.
+	WaitResuming WaitKind = "Resuming"
+	// WaitUnreadable: the build's label is too long or too deeply nested to read (Detail says which).
+	WaitUnreadable WaitKind = "LabelUnreadable"
 )
 
 // WaitReason is why builds of one label wait: Kind for metrics, Detail and Until for people.

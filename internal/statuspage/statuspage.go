@@ -214,7 +214,7 @@ func buildView(s lifecycle.Status, role string, now time.Time) view {
 // stateOrder is the order of an agent's life, so the counts read as a pipeline: starting, then
 // working, then leaving, then trouble.
 var stateOrder = []lifecycle.State{
-	lifecycle.Starting, lifecycle.Ready, lifecycle.Idle, lifecycle.Busy, lifecycle.Done, lifecycle.Released,
+	lifecycle.Queued, lifecycle.Starting, lifecycle.Ready, lifecycle.Idle, lifecycle.Busy, lifecycle.Done, lifecycle.Released,
 	lifecycle.Terminating, lifecycle.Retained, lifecycle.Failed, lifecycle.Orphan,
 }
 
@@ -344,6 +344,11 @@ func whyText(w lifecycle.WaitReason, now time.Time) string {
 	switch w.Kind {
 	case lifecycle.WaitStarting:
 		return "agent starting"
+	case lifecycle.WaitQueued:
+		if w.Detail == "" {
+			return "agent waiting for Kueue to admit it"
+		}
+		return "agent " + w.Detail
 	case lifecycle.WaitTemplateCap:
 		return "template at its maxAgents"
 	case lifecycle.WaitGlobalCap:
@@ -358,6 +363,8 @@ func whyText(w lifecycle.WaitReason, now time.Time) string {
 		return "no template serves this label"
 	case lifecycle.WaitLabelUnknown:
 		return "the job's label could not be read" + detail(": ")
+	case lifecycle.WaitResuming:
+		return "resumes on its own agent" + detail(": ")
 	}
 	return string(w.Kind)
 }

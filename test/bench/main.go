@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jenkins-agent-provisioner/provisioner/internal/testenv"
 	"github.com/jenkins-agent-provisioner/provisioner/test/harness"
 )
 
@@ -29,6 +30,7 @@ func main() {
 	only := flag.String("only", "", "comma-separated scenarios to run (latency, burst, cost, warm); empty: all")
 	warmBuilds := flag.Int("warm-builds", harness.DefaultWarmScale.Builds, "builds in each side of the ready-agent scenario")
 	warmDrain := flag.Duration("warm-drain", harness.DefaultWarmScale.Drain, "how long the warm side waits for its ready agents to go")
+	kueue := flag.Bool("kueue", false, "run only the Kueue sharing comparison (needs KUEUE_ASSETS: make kueue); writes kueue.md and kueue.json")
 	flag.Parse()
 	sc, ok := harness.BenchScales[*scale]
 	if !ok {
@@ -45,6 +47,9 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *kueue {
+		os.Exit(kueueBench(ctx, *out))
+	}
 	plane, err := harness.StartPlane(*out, os.Stderr)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
@@ -82,4 +87,26 @@ func names() string {
 	}
 	sort.Strings(n)
 	return strings.Join(n, "|")
+}
+
+// kueueBench runs the Kueue sharing comparison on a control plane with Kueue.
+func kueueBench(ctx context.Context, out string) int {
+	plane, err := harness.StartPlaneWith(out, os.Stderr, testenv.Options{Kueue: true})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		return 1
+	}
+	r := plane.KueueBench(ctx, harness.DefaultKueueBench)
+	if err := plane.Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: stopping the control plane: %v\n", err)
+	}
+	if err := harness.WriteKueueReport(out, r); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		return 1
+	}
+	fmt.Print(r.Markdown())
+	if len(r.Kueue.Errors)+len(r.Caps.Errors) > 0 {
+		return 1
+	}
+	return 0
 }

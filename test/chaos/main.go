@@ -22,7 +22,7 @@ func main() {
 	scale := flag.String("scale", "full", "scale: full|smoke")
 	fuzz := flag.Duration("fuzztime", -1, "time per fuzz target (negative: the scale's; 0: skip)")
 	seed := flag.Uint64("seed", 1, "seed of arrivals, kill moments and faults")
-	only := flag.String("only", "", "comma-separated scenarios to run: kill,faults,apiserver,quota,leader (default all)")
+	only := flag.String("only", "", "comma-separated scenarios to run: kill,faults,apiserver,quota,leader,restart (default all)")
 	flag.Parse()
 	sc, ok := harness.ChaosScales[*scale]
 	if !ok {

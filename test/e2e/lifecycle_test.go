@@ -206,13 +206,15 @@ func TestShutdownLeavesRunningAgentsAlone(t *testing.T) {
 func TestReaperRemovesHalfAgentsAndOnlyThem(t *testing.T) {
 	r := newRig(t, rigOptions{noController: true})
 	ctx := context.Background()
-	old := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	// What the controller will read as this installation's identity (the Secret is made once).
+	id, err := lifecycle.EnsureIdentity(ctx, env.Client, r.ns, "")
+	mustDo(t, err)
 	ourLabels := map[string]string{podtemplate.LabelManagedBy: podtemplate.ManagedByValue,
 		podtemplate.LabelName: podtemplate.NameValue, podtemplate.LabelTemplate: "maven"}
 
 	// A node of ours whose pod never came (crash between the two steps), and a static agent.
 	mustDo(t, r.client.CreateNode(ctx, jenkins.NodeSpec{Name: "maven-crash",
-		Description: "[jenkins-agent-provisioner] template=maven created=" + old + " namespace=" + r.ns + ": single-use Kubernetes agent",
+		Description: id.NodeDescription("maven-crash", "maven", time.Now().Add(-time.Hour)),
 		Labels:      []string{"maven"}}))
 	mustDo(t, r.client.CreateNode(ctx, jenkins.NodeSpec{Name: "static-agent", Description: "the team's own machine", Labels: []string{"maven"}}))
 	// A pod of ours whose node is gone, a Secret of ours without a pod, and someone else's pod.
@@ -221,7 +223,9 @@ func TestReaperRemovesHalfAgentsAndOnlyThem(t *testing.T) {
 			Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "jnlp", Image: "jenkins/inbound-agent:x",
 				Env: []corev1.EnvVar{{Name: "JENKINS_URL", Value: r.jenkins.URL()}}}}}}
 	}
-	_, err := env.Client.CoreV1().Pods(r.ns).Create(ctx, pod("maven-nonode", ourLabels), metav1.CreateOptions{})
+	nonode := pod("maven-nonode", ourLabels)
+	nonode.Annotations = map[string]string{lifecycle.AnnotationCreatedBy: id.CreationRecord("maven-nonode")}
+	_, err = env.Client.CoreV1().Pods(r.ns).Create(ctx, nonode, metav1.CreateOptions{})
 	mustDo(t, err)
 	_, err = env.Client.CoreV1().Pods(r.ns).Create(ctx, pod("someone-elses", map[string]string{"app": "other"}), metav1.CreateOptions{})
 	mustDo(t, err)

@@ -81,7 +81,9 @@ type rigOptions struct {
 	brokenAnnotation string
 	brokenImage      string
 	config           func(*lifecycle.Config)
-	noController     bool
+	// jenkins adjusts the emulator's options (a resume timeout, say).
+	jenkins      func(*jenkinstest.Options)
+	noController bool
 	// templates replaces templatesYAML when set; startUp is every pod's simulated start-up.
 	templates string
 	startUp   nodesim.StartUp
@@ -115,7 +117,11 @@ func newRig(t *testing.T, opts rigOptions) *rig {
 	t.Cleanup(cancel)
 	r := &rig{t: t, ctx: ctx, ns: newNamespace(t), opts: opts}
 
-	r.jenkins = jenkinstest.New(jenkinstest.Options{Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).Named("jenkins")})
+	jopts := jenkinstest.Options{Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).Named("jenkins")}
+	if opts.jenkins != nil {
+		opts.jenkins(&jopts)
+	}
+	r.jenkins = jenkinstest.New(jopts)
 	t.Cleanup(r.jenkins.Close)
 	r.jenkins.AddUser(jenkinsUser, jenkinsToken, jenkinstest.OverallAdminister)
 

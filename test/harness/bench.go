@@ -771,5 +771,5 @@ func invariantsWord(v Invariants) string {
 	if v.OK() {
 		return "all held"
 	}
-	return fmt.Sprintf("**%d violation(s)**: %v %v %v %v %v", v.Count(), v.NotExactlyOnce, v.NotOwnAgent, v.DeletedWhileRunning, v.Leftovers, v.CapsExceeded)
+	return fmt.Sprintf("**%d violation(s)**: %v %v %v %v %v %v", v.Count(), v.NotExactlyOnce, v.NotOwnAgent, v.DeletedWhileRunning, v.PipelinesLost, v.Leftovers, v.CapsExceeded)
 }

@@ -24,6 +24,12 @@ type Invariants struct {
 	// FAILURE when its node is deleted or its agent disconnects), or whose pod deletion was requested
 	// before its build finished.
 	DeletedWhileRunning []string `json:"deletedWhileRunning"`
+	// PipelinesLost: a pipeline build that did not succeed (a Jenkins restart must not lose one:
+	// its node block resumes on its own agent).
+	PipelinesLost []string `json:"pipelinesLost"`
+	// AbortedByRestart counts freestyle builds Jenkins aborted as it restarted (expected: Jenkins
+	// does not resume freestyle builds); they are not violations.
+	AbortedByRestart int `json:"abortedByRestart"`
 	// Leftovers: pods, Secrets or Jenkins nodes of ours still there at the end (the placeholder
 	// node is meant to stay and is not counted).
 	Leftovers []string `json:"leftovers"`
@@ -37,12 +43,12 @@ type Invariants struct {
 
 // OK says whether no invariant was violated.
 func (v Invariants) OK() bool {
-	return len(v.NotExactlyOnce)+len(v.NotOwnAgent)+len(v.DeletedWhileRunning)+len(v.Leftovers)+len(v.CapsExceeded) == 0
+	return v.Count() == 0
 }
 
 // Count is the number of violations.
 func (v Invariants) Count() int {
-	return len(v.NotExactlyOnce) + len(v.NotOwnAgent) + len(v.DeletedWhileRunning) + len(v.Leftovers) + len(v.CapsExceeded)
+	return len(v.NotExactlyOnce) + len(v.NotOwnAgent) + len(v.DeletedWhileRunning) + len(v.PipelinesLost) + len(v.Leftovers) + len(v.CapsExceeded)
 }
 
 // maxListed keeps a report readable when something goes wrong for hundreds of builds.
@@ -79,6 +85,13 @@ func (w *World) Check(ctx context.Context, bs []Build, leftoverWait time.Duratio
 		switch {
 		case !r.Done:
 			add(&v.NotExactlyOnce, "%s has not finished", id)
+			continue
+		case b.Pipeline && r.Result != "SUCCESS":
+			add(&v.PipelinesLost, "pipeline %s ended %s on %q", id, r.Result, r.Node)
+			continue
+		case !b.Pipeline && r.Result == "ABORTED" && r.Node != "" && w.abortedByRestart(r.Finished):
+			v.AbortedByRestart++
+			byNode[r.Node] = append(byNode[r.Node], id)
 			continue
 		case r.Result != "SUCCESS" && r.Node != "":
 			add(&v.DeletedWhileRunning, "%s ended %s on %s after %s (its agent went away while it ran)", id, r.Result, r.Node, r.Finished.Sub(r.Started).Round(time.Millisecond))

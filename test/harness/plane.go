@@ -27,6 +27,13 @@ type Plane struct {
 // StartPlane builds the provisioner binary into dir and starts the control plane. Progress lines
 // go to progress (the commands' stderr), so a long run shows where it is.
 func StartPlane(dir string, progress io.Writer) (*Plane, error) {
+	return StartPlaneWith(dir, progress, testenv.Options{GarbageCollector: true})
+}
+
+// StartPlaneWith is StartPlane with the control plane's options (Kueue, for the sharing
+// scenario); the garbage collector is always on.
+func StartPlaneWith(dir string, progress io.Writer, opts testenv.Options) (*Plane, error) {
+	opts.GarbageCollector = true
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", dir, err)
 	}
@@ -47,7 +54,7 @@ func StartPlane(dir string, progress io.Writer) (*Plane, error) {
 	}
 	fmt.Fprintf(progress, "harness: built %s in %s\n", bin, time.Since(begin).Round(time.Second))
 	begin = time.Now()
-	env, err := testenv.Start(testenv.Options{GarbageCollector: true})
+	env, err := testenv.Start(opts)
 	if err != nil {
 		return nil, fmt.Errorf("starting the control plane: %w", err)
 	}

@@ -88,11 +88,11 @@ func TestBenchSmoke(t *testing.T) {
 
 func TestChaosSmoke(t *testing.T) {
 	p := startPlane(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	r := p.Chaos(ctx, ChaosScales["smoke"], 1)
-	if len(r.Runs) != 5 {
-		t.Fatalf("%d chaos runs, want 5", len(r.Runs))
+	if len(r.Runs) != 6 {
+		t.Fatalf("%d chaos runs, want 6", len(r.Runs))
 	}
 	for _, run := range r.Runs {
 		if run.Error != "" {
@@ -114,6 +114,9 @@ func TestChaosSmoke(t *testing.T) {
 	}
 	if facts(4, "leaderKills") != 1 {
 		t.Errorf("leader run: %g kills, want 1", facts(4, "leaderKills"))
+	}
+	if facts(5, "jenkinsRestarts") != 1 || facts(5, "pipelineBuilds") == 0 {
+		t.Errorf("Jenkins restart run: %g restarts, %g pipeline builds; want 1 and some", facts(5, "jenkinsRestarts"), facts(5, "pipelineBuilds"))
 	}
 	t.Logf("\n%s", r.Markdown())
 }

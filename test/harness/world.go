@@ -50,6 +50,9 @@ type WorldOptions struct {
 	JenkinsURL func(emulator string) string
 	// StartUp is every pod's simulated start-up (scheduled, containers running, agent connected).
 	StartUp nodesim.StartUp
+	// TemplatesYAML, when set, is the templates file instead of the one Templates renders
+	// (Templates still name the caps Check holds the world to).
+	TemplatesYAML string
 }
 
 // World is one scenario run: a namespace of its own, an emulated Jenkins, a simulated node and
@@ -74,6 +77,9 @@ type World struct {
 	mu    sync.Mutex
 	procs []*Proc
 	jobs  int
+	// restarts are when scenarios restarted Jenkins: a freestyle build it aborted then is Jenkins'
+	// doing (Executor.interruptForShutdown), not a lost build.
+	restarts []time.Time
 }
 
 var worldSeq atomic.Int64
@@ -127,7 +133,11 @@ func (p *Plane) NewWorld(ctx context.Context, opts WorldOptions) (*World, error)
 		return nil, err
 	}
 	templates := filepath.Join(dir, "templates.yaml")
-	if err := os.WriteFile(templates, []byte(templatesYAML(opts.Templates)), 0o644); err != nil {
+	text := templatesYAML(opts.Templates)
+	if opts.TemplatesYAML != "" {
+		text = opts.TemplatesYAML
+	}
+	if err := os.WriteFile(templates, []byte(text), 0o644); err != nil {
 		return nil, fmt.Errorf("templates file: %w", err)
 	}
 	jenkinsURL := w.Jenkins.URL()
@@ -215,6 +225,8 @@ type Build struct {
 	Label    string
 	QueueID  int64
 	Duration time.Duration
+	// Pipeline: a pipeline job whose one node('Label') block lasts Duration.
+	Pipeline bool
 }
 
 // NewJobs creates n freestyle jobs restricted to labels (round robin), each build lasting d, and
@@ -230,6 +242,49 @@ func (w *World) NewJobs(n int, labels []string, d time.Duration) []Build {
 		w.Jenkins.CreateFreestyleJob(out[i].Job, out[i].Label, d)
 	}
 	return out
+}
+
+// NewMixedJobs is NewJobs with every other job a pipeline whose node block asks for the label.
+func (w *World) NewMixedJobs(n int, labels []string, d time.Duration) []Build {
+	w.mu.Lock()
+	first := w.jobs
+	w.jobs += n
+	w.mu.Unlock()
+	out := make([]Build, n)
+	for i := range n {
+		out[i] = Build{Job: fmt.Sprintf("job-%05d", first+i), Label: labels[i%len(labels)], Duration: d, Pipeline: i%2 == 1}
+		if out[i].Pipeline {
+			w.Jenkins.CreatePipelineJob(out[i].Job, out[i].Label, d)
+		} else {
+			w.Jenkins.CreateFreestyleJob(out[i].Job, out[i].Label, d)
+		}
+	}
+	return out
+}
+
+// RestartJenkins restarts the emulated Jenkins (down, then starting) and waits until it is up.
+func (w *World) RestartJenkins(ctx context.Context, down, starting time.Duration) error {
+	w.mu.Lock()
+	w.restarts = append(w.restarts, time.Now())
+	w.mu.Unlock()
+	select {
+	case <-w.Jenkins.Restart(down, starting):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// abortedByRestart reports whether a build ended within a moment of a Jenkins restart.
+func (w *World) abortedByRestart(finished time.Time) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, at := range w.restarts {
+		if d := finished.Sub(at); d > -time.Second && d < time.Second {
+			return true
+		}
+	}
+	return false
 }
 
 // Schedule queues one build of b's job and records its queue id.

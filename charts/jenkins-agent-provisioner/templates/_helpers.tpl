@@ -26,10 +26,34 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{- define "jap.labels" -}}
 {{ include "jap.selectorLabels" . }}
+{{ include "jap.releaseLabels" . }}
+{{- end -}}
+
+{{/* The labels of objects that are not the controller's (the agents' NetworkPolicy). */}}
+{{- define "jap.commonLabels" -}}
+app.kubernetes.io/name: {{ include "jap.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{ include "jap.releaseLabels" . }}
+{{- end -}}
+
+{{- define "jap.releaseLabels" -}}
 app.kubernetes.io/part-of: jenkins-agent-provisioner
 app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{/*
+The agents' NetworkPolicy: jenkins-agents for the release jenkins-agent-provisioner, as in
+deploy/manifests; <fullname>-agents when the full name does not hold the chart's name.
+*/}}
+{{- define "jap.agentsPolicyName" -}}
+{{- $full := include "jap.fullname" . -}}
+{{- if contains "jenkins-agent-provisioner" $full -}}
+{{- replace "jenkins-agent-provisioner" "jenkins-agents" $full -}}
+{{- else -}}
+{{- printf "%s-agents" $full | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
 {{- end -}}
 
 {{- define "jap.tokenSecret" -}}
@@ -57,10 +81,14 @@ leaderElectionId: PROVISIONER_LEADER_ELECTION_ID
 leaseDuration: PROVISIONER_LEASE_DURATION
 releaseGrace: PROVISIONER_RELEASE_GRACE
 orphanGrace: PROVISIONER_ORPHAN_GRACE
+reconnectGrace: PROVISIONER_RECONNECT_GRACE
+kueueQueue: PROVISIONER_KUEUE_QUEUE
 unschedulableGrace: PROVISIONER_UNSCHEDULABLE_GRACE
 backoffBase: PROVISIONER_BACKOFF_BASE
 backoffMax: PROVISIONER_BACKOFF_MAX
 logLevel: PROVISIONER_LOG_LEVEL
 logFormat: PROVISIONER_LOG_FORMAT
 statusListen: PROVISIONER_STATUS_LISTEN
+maxUnauthorized: PROVISIONER_MAX_UNAUTHORIZED
+installationId: PROVISIONER_INSTALLATION_ID
 {{- end -}}
