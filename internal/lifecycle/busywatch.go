@@ -85,7 +85,7 @@ func busyUnmarked(id Identity, computers []jenkins.Computer) []Action {
 	for i := range computers {
 		comp := &computers[i]
 		owner, desc := nodeOwnership(id, comp)
-		if owner != nodeOurs || !comp.Busy() || carriesOurMark(comp) {
+		if owner != nodeOurs || !comp.Busy() || (carriesOurMark(comp) && !readyMarked(comp)) {
 			continue
 		}
 		out = append(out, Action{Kind: ActMarkBusy, Agent: comp.Name, Template: desc.Template, State: Busy, Node: true, Build: currentBuild(comp)})

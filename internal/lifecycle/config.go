@@ -75,6 +75,9 @@ type Config struct {
 	Identity Identity
 	// PlaceholderName is the Jenkins node that makes Jenkins name labels in `why`.
 	PlaceholderName string
+	// Clock is the controller's clock (default time.Now). Tests inject one to evaluate warm
+	// schedules and the adaptive estimate's decay at another time than now.
+	Clock func() time.Time
 }
 
 const (

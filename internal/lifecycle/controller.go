@@ -85,6 +85,9 @@ func New(logger *zap.Logger, jc Jenkins, kube kubernetes.Interface, templates Te
 		mem:        NewMemory(),
 		labelCache: labelexpr.NewCache(0),
 	}
+	if cfg.Clock != nil {
+		c.now = cfg.Clock
+	}
 	c.act = newActor(logger, c.step)
 	c.status.JenkinsURL = cfg.JenkinsURL
 	return c, nil
@@ -274,6 +277,7 @@ func (c *Controller) apply(d Decision) {
 	}
 	c.metrics.setAgents(d.Agents)
 	c.metrics.setWaiting(d.Waiting)
+	c.metrics.warm.set(d.Warm)
 	c.metrics.setForeign(d.Foreign)
 	for _, w := range d.Status.Waiting {
 		if w.Why.Kind != WaitStarting {
@@ -315,6 +319,9 @@ func (c *Controller) notify(n Notice) {
 			c.metrics.queueToOnline.WithLabelValues(n.Template).Observe(n.Latency.Seconds())
 		}
 	case NoticeBuildStarted:
+		if n.ReadyFor > 0 {
+			c.notifyReadyTook(n, log)
+		}
 		c.recorder.Eventf(n.Pod, corev1.EventTypeNormal, "BuildStarted", "Build %s started on agent %s", n.Build, n.Agent)
 		log.Info("build started", zap.String("build", n.Build))
 	case NoticeFailed:

@@ -46,6 +46,8 @@ const (
 	ActCreate       ActionKind = "Create"       // a new agent for Template (act names it)
 	ActDeleteSecret ActionKind = "DeleteSecret" // a Secret of ours whose pod is gone
 	ActOwnSecret    ActionKind = "OwnSecret"    // a Secret of ours whose pod exists but is not its owner
+	ActMarkReady    ActionKind = "MarkReady"    // an idle agent kept as headroom: the ready mark, so it takes no build unseen
+	ActUnready      ActionKind = "Unready"      // a ready agent a waiting build needs: back online (busy watch armed first)
 	ActResume       ActionKind = "Resume"       // clear our mark so the node block bound to the agent takes it
 	ActLose         ActionKind = "Lose"         // an agent killed mid-build: node, then pod and Secret, at once
 )
@@ -114,6 +116,8 @@ type Notice struct {
 	Builds int
 	// Code and Detail of a refusal.
 	Code string
+	// ReadyFor is how long the agent of a BuildStarted waited as a ready agent (0: it was none).
+	ReadyFor time.Duration
 	// Object is what a foreign notice is about ("pod", "node"); QueueID the build of a bad demand.
 	Object  string
 	QueueID int64
@@ -133,6 +137,8 @@ type Decision struct {
 	// Agents counts agents by template and state; Waiting counts builds by label and wait reason.
 	Agents  map[AgentKey]int
 	Waiting map[WaitKey]int
+	// Warm is every warm template's desired ready agents and its source (decide_warm.go).
+	Warm []WarmStatus
 	// Foreign counts the objects that look like ours but are not, by kind ("pod", "node").
 	Foreign map[string]int
 }
@@ -315,7 +321,8 @@ func (d *Decision) agent(w *world, a *Agent, cfg DecideConfig, now time.Time, ev
 	base := Action{Agent: a.Name, Template: a.Template, State: a.State, Reason: a.Reason, Pod: a.Pod, Node: a.Computer != nil}
 	switch a.State {
 	case Busy:
-		if !a.Marked {
+		// A ready mark does not stop a build Jenkins handed out just before it landed.
+		if !a.Marked || readyMarked(a.Computer) {
 			base.Kind, base.Build = ActMarkBusy, a.Build
 			d.Actions = append(d.Actions, base)
 		}

@@ -204,7 +204,7 @@ func (w *world) loads(waiting served, mem Memory, now time.Time) ([]templateLoad
 			continue
 		}
 		l.Live++
-		if (a.State == Idle || a.State == Starting || a.State == Queued) && !a.Marked {
+		if (a.State == Idle || a.State == Starting || a.State == Queued) && !a.Marked || a.State == Ready {
 			l.Ready++
 		}
 		if a.State == Queued && !a.Marked {
@@ -251,14 +251,16 @@ func (d *Decision) demand(w *world, cfg DecideConfig, now time.Time) {
 	}
 	loads, total := w.loads(waiting, d.Memory, now)
 	plan := planCreates(loads, total, cfg.MaxAgents)
+	wp := d.planWarm(w, waiting, loads, total, cfg, now)
 	for _, l := range loads {
-		d.release(w, l, cfg, now)
+		d.release(w, l, wp, cfg, now)
 	}
+	d.markWarm(w, waiting, wp)
 	for _, t := range w.snap.Templates.Templates {
 		queued := waiting[t.Name]
-		for i := range plan[t.Name].Create {
+		for i := range plan[t.Name].Create + wp.plans[t.Name].Headroom {
 			a := Action{Kind: ActCreate, Template: t.Name, Spec: t}
-			if i < len(queued) {
+			if i < plan[t.Name].Create && i < len(queued) { // headroom is made for no build
 				a.QueuedAt = queued[i].InQueueSince
 			}
 			d.Actions = append(d.Actions, a)
@@ -270,8 +272,16 @@ func (d *Decision) demand(w *world, cfg DecideConfig, now time.Time) {
 // release lets surplus agents go once demand has stayed below supply for ReleaseGrace. Releasing
 // is a mark first (no build can land on a temporarily offline node), deletion on the next poll, so an
 // agent that took a build in the meantime finishes it.
-func (d *Decision) release(w *world, l templateLoad, cfg DecideConfig, now time.Time) {
-	surplus := l.Ready - l.Waiting
+// Ready agents Fit keeps as headroom are not surplus, and ones that waited maxIdleTime are already
+// being released (planWarm).
+func (d *Decision) release(w *world, l templateLoad, wp warmPlan, cfg DecideConfig, now time.Time) {
+	expired := 0
+	for name := range wp.expired {
+		if w.byName[name].Template == l.Name {
+			expired++
+		}
+	}
+	surplus := l.Ready - expired - l.Waiting - wp.plans[l.Name].Keep
 	if surplus <= 0 {
 		delete(d.Memory.SurplusSince, l.Name)
 		return
@@ -287,7 +297,8 @@ func (d *Decision) release(w *world, l templateLoad, cfg DecideConfig, now time.
 	// Release the youngest first: they are the least far along.
 	var candidates []*Agent
 	for _, a := range w.agents {
-		if a.Template == l.Name && a.Pod != nil && a.Computer != nil && !a.Marked && (a.State == Idle || a.State == Starting || a.State == Queued) {
+		if a.Template == l.Name && a.Pod != nil && a.Computer != nil && !wp.expired[a.Name] &&
+			(!a.Marked && (a.State == Idle || a.State == Starting || a.State == Queued) || a.State == Ready) {
 			candidates = append(candidates, a)
 		}
 	}

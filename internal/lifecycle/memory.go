@@ -3,6 +3,8 @@ package lifecycle
 import (
 	"maps"
 	"time"
+
+	"github.com/jenkins-agent-provisioner/provisioner/internal/warm"
 )
 
 // Memory is what must survive from one poll to the next because the world does not show it: the
@@ -19,6 +21,9 @@ type Memory struct {
 	Seen map[string]time.Time
 	// Failures are the most recent failures, newest first, at most keptFailures.
 	Failures []FailureRecord
+	// Estimators are the warm templates' adaptive estimates (decide_warm.go): the one piece of
+	// ready-agent state that lives only here, restarting from zero.
+	Estimators map[string]warm.Estimator
 	// JenkinsDownSince is when the Jenkins view stopped being fresh (zero while it is); JenkinsBack
 	// is when it was fresh again after the last outage. Jenkins down or starting is no evidence
 	// about agents, and the time it was down does not count against them.
@@ -43,16 +48,20 @@ type Backoff struct {
 
 // NewMemory is the memory of a controller that has not polled yet.
 func NewMemory() Memory {
-	return Memory{Backoff: map[string]Backoff{}, SurplusSince: map[string]time.Time{}, Seen: map[string]time.Time{}, Builds: map[string]string{}}
+	return Memory{Backoff: map[string]Backoff{}, SurplusSince: map[string]time.Time{}, Seen: map[string]time.Time{}, Builds: map[string]string{},
+		Estimators: map[string]warm.Estimator{}}
 }
 
 // clone copies the memory so that decide never changes the one it was given.
 func (m Memory) clone() Memory {
 	out := Memory{Backoff: maps.Clone(m.Backoff), SurplusSince: maps.Clone(m.SurplusSince), Seen: maps.Clone(m.Seen),
 		Failures: append([]FailureRecord(nil), m.Failures...), JenkinsDownSince: m.JenkinsDownSince, JenkinsBack: m.JenkinsBack,
-		JenkinsRestarting: m.JenkinsRestarting, Builds: maps.Clone(m.Builds)}
+		JenkinsRestarting: m.JenkinsRestarting, Builds: maps.Clone(m.Builds), Estimators: maps.Clone(m.Estimators)}
 	if out.Builds == nil {
 		out.Builds = map[string]string{}
+	}
+	if out.Estimators == nil {
+		out.Estimators = map[string]warm.Estimator{}
 	}
 	if out.Backoff == nil {
 		out.Backoff = map[string]Backoff{}

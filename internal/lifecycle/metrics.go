@@ -21,6 +21,7 @@ type Metrics struct {
 	finishedToDeleted *prometheus.HistogramVec
 	kubeErrors        *prometheus.CounterVec
 	pollDuration      prometheus.Histogram
+	warm              *warmMetrics
 	foreign           *prometheus.GaugeVec
 
 	mu      sync.Mutex
@@ -84,6 +85,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.buildsWaiting, m.agents, m.provisioned, m.completed, m.failed, m.lost, m.buildsLost, m.queueToPod, m.queueToOnline,
 		m.finishedToDeleted, m.kubeErrors, m.pollDuration, m.foreign)
+	m.warm = newWarmMetrics(reg)
 	return m
 }
 

@@ -34,6 +34,9 @@ const (
 	Retained State = "retained"
 	// Orphan: one half of an agent without the other (a pod without node, a node without pod).
 	Orphan State = "orphan"
+	// Ready: connected, kept as headroom with our ready mark (no build lands on it), brought online
+	// when a build waits (decide_warm.go).
+	Ready State = "ready"
 	// Suspended: an agent that was online lost its connection (Jenkins restarted, the network
 	// dropped) while its pod runs: kept, pod and node, for the reconnect grace, because a pipeline
 	// node block resumes only on its own node.
@@ -130,6 +133,8 @@ func classify(pod *corev1.Pod, c *jenkins.Computer, now, jenkinsSeenAt time.Time
 			return Done, Reason{KindBuildFinished, "build finished"}
 		case strings.HasPrefix(c.OfflineReason, reasonFailed):
 			return Failed, Reason{KindOther, strings.TrimPrefix(c.OfflineReason, reasonFailed)}
+		case strings.HasPrefix(c.OfflineReason, reasonReady):
+			return classifyReady(pod, c, now, o)
 		default:
 			return Released, Reason{KindReleased, strings.TrimPrefix(c.OfflineReason, reasonPrefix)}
 		}

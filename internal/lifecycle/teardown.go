@@ -34,7 +34,7 @@ func (c *Controller) step(ctx context.Context, a Action) error {
 	case ActExpire:
 		return c.deletePodAndSecret(ctx, a)
 	case ActRelease:
-		c.logAgent(a).Info("releasing agent: no build is waiting for it", zap.Duration("grace", c.cfg.ReleaseGrace))
+		c.logAgent(a).Info("releasing agent: no build is waiting for it", zap.Duration("grace", c.cfg.ReleaseGrace), zap.String("reason", a.Reason.Detail))
 		if err := c.jenkins.SetTemporarilyOffline(ctx, a.Agent, reasonReleased); err != nil {
 			return fmt.Errorf("mark agent %s released: %w", a.Agent, err)
 		}
@@ -47,6 +47,10 @@ func (c *Controller) step(ctx context.Context, a Action) error {
 		return c.deleteSecret(ctx, a.Secret)
 	case ActOwnSecret:
 		return c.ownSecret(ctx, a.Secret, a.Pod)
+	case ActMarkReady:
+		return c.markReady(ctx, a)
+	case ActUnready:
+		return c.unready(ctx, a)
 	case ActResume:
 		return c.resume(ctx, a)
 	case ActLose:

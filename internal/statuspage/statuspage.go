@@ -214,7 +214,7 @@ func buildView(s lifecycle.Status, role string, now time.Time) view {
 // stateOrder is the order of an agent's life, so the counts read as a pipeline: starting, then
 // working, then leaving, then trouble.
 var stateOrder = []lifecycle.State{
-	lifecycle.Queued, lifecycle.Starting, lifecycle.Idle, lifecycle.Busy, lifecycle.Done, lifecycle.Released,
+	lifecycle.Queued, lifecycle.Starting, lifecycle.Ready, lifecycle.Idle, lifecycle.Busy, lifecycle.Done, lifecycle.Released,
 	lifecycle.Terminating, lifecycle.Retained, lifecycle.Failed, lifecycle.Orphan,
 }
 

@@ -27,7 +27,9 @@ func main() {
 	qps := flag.Float64("kube-qps", 50, "PROVISIONER_KUBE_QPS, also the baseline loop's")
 	kburst := flag.Int("kube-burst", 100, "PROVISIONER_KUBE_BURST, also the baseline loop's")
 	seed := flag.Uint64("seed", 1, "seed of the arrival processes")
-	only := flag.String("only", "", "comma-separated scenarios to run (latency, burst, cost); empty: all")
+	only := flag.String("only", "", "comma-separated scenarios to run (latency, burst, cost, warm); empty: all")
+	warmBuilds := flag.Int("warm-builds", harness.DefaultWarmScale.Builds, "builds in each side of the ready-agent scenario")
+	warmDrain := flag.Duration("warm-drain", harness.DefaultWarmScale.Drain, "how long the warm side waits for its ready agents to go")
 	kueue := flag.Bool("kueue", false, "run only the Kueue sharing comparison (needs KUEUE_ASSETS: make kueue); writes kueue.md and kueue.json")
 	flag.Parse()
 	sc, ok := harness.BenchScales[*scale]
@@ -54,6 +56,8 @@ func main() {
 		os.Exit(1)
 	}
 	opts := harness.BenchOptions{Scale: sc, PollInterval: *poll, KubeQPS: *qps, KubeBurst: *kburst, Seed: *seed, Only: map[string]bool{}}
+	opts.Warm = harness.DefaultWarmScale
+	opts.Warm.Builds, opts.Warm.Drain = *warmBuilds, *warmDrain
 	for s := range strings.SplitSeq(*only, ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			opts.Only[s] = true

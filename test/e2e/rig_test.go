@@ -84,6 +84,9 @@ type rigOptions struct {
 	// jenkins adjusts the emulator's options (a resume timeout, say).
 	jenkins      func(*jenkinstest.Options)
 	noController bool
+	// templates replaces templatesYAML when set; startUp is every pod's simulated start-up.
+	templates string
+	startUp   nodesim.StartUp
 }
 
 // rig is one scenario's world: its own namespace, Jenkins, simulated node and controller.
@@ -123,7 +126,7 @@ func newRig(t *testing.T, opts rigOptions) *rig {
 	r.jenkins.AddUser(jenkinsUser, jenkinsToken, jenkinstest.OverallAdminister)
 
 	// One simulated node per scenario: scenarios run in parallel, and Node objects are cluster-wide.
-	r.sim = nodesim.New(nodesim.Config{Client: env.Client, Namespace: r.ns, NodeName: "node-" + r.ns,
+	r.sim = nodesim.New(nodesim.Config{Client: env.Client, Namespace: r.ns, NodeName: "node-" + r.ns, StartUp: opts.startUp,
 		Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).Named("nodesim")})
 	simDone := make(chan error, 1)
 	go func() { simDone <- r.sim.Run(ctx) }()
@@ -153,6 +156,9 @@ func newRig(t *testing.T, opts rigOptions) *rig {
 func (r *rig) writeTemplates(brokenAnnotation, brokenImage string, connectTimeout time.Duration) {
 	r.t.Helper()
 	y := fmt.Sprintf(templatesYAML, r.opts.maxPerTemplate, connectTimeout, brokenAnnotation)
+	if r.opts.templates != "" {
+		y = r.opts.templates
+	}
 	if brokenImage != "" {
 		y += fmt.Sprintf("    agent: {image: %q}\n", brokenImage)
 	}

@@ -52,8 +52,10 @@ type BenchOptions struct {
 	KubeQPS      float64       // PROVISIONER_KUBE_QPS, also the baseline client's
 	KubeBurst    int           // PROVISIONER_KUBE_BURST, also the baseline client's
 	Seed         uint64
-	// Only, when not empty, limits the run to these scenarios: latency, burst, cost.
+	// Only, when not empty, limits the run to these scenarios: latency, burst, cost, warm.
 	Only map[string]bool `json:",omitempty"`
+	// Warm sizes the ready-agent scenario; zero: DefaultWarmScale.
+	Warm WarmScale `json:",omitzero"`
 }
 
 func (o BenchOptions) runs(scenario string) bool { return len(o.Only) == 0 || o.Only[scenario] }
@@ -67,6 +69,7 @@ type BenchReport struct {
 	Burst     BurstFigures   `json:"burst"`
 	Cost      CostFigures    `json:"jenkinsCost"`
 	Footprint Footprint      `json:"footprint"`
+	Warm      *WarmFigures   `json:"readyAgents,omitempty"`
 	Targets   []Target       `json:"targets"`
 	Errors    []string       `json:"errors,omitempty"`
 }
@@ -181,6 +184,22 @@ func (p *Plane) Bench(ctx context.Context, o BenchOptions) *BenchReport {
 		p.Log.Info("bench: Jenkins cost and footprint")
 		if err := p.costRun(ctx, o, r); err != nil {
 			fail("Jenkins cost and footprint", err)
+		}
+	}
+	if o.runs("warm") {
+		sc := o.Warm
+		if sc.Builds == 0 {
+			sc = DefaultWarmScale
+			if o.Scale.Name == "smoke" {
+				sc = SmokeWarmScale
+			}
+		}
+		p.Log.Info("bench: ready agents, cold vs warm")
+		f, err := p.BenchWarm(ctx, o, sc)
+		if err != nil {
+			fail("ready agents", err)
+		} else {
+			r.Warm = &f
 		}
 	}
 	r.Targets = r.targets()
@@ -741,6 +760,9 @@ func (r *BenchReport) Markdown() string {
 	if r.Settings.runs("latency") {
 		fmt.Fprintf(&b, "\n## 5. Waste\n\nIdle pod time per build beyond start-up = (build started − agent online) + (pod gone − build finished), from the latency runs: "+
 			"mean %.3f s, p50 %.0f ms, p95 %.0f ms.\n", l.WasteMeanSeconds, l.WastePerBuild.P50, l.WastePerBuild.P95)
+	}
+	if r.Warm != nil {
+		b.WriteString("\n" + r.Warm.Markdown())
 	}
 	return b.String()
 }

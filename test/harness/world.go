@@ -32,6 +32,8 @@ type Template struct {
 	Name      string
 	Labels    []string
 	MaxAgents int
+	// Warm is the template's warm block as inline YAML ("{adaptive: true}"); empty: none.
+	Warm string
 }
 
 // WorldOptions shape one scenario's world.
@@ -46,6 +48,8 @@ type WorldOptions struct {
 	// JenkinsURL, when set, is what the provisioner dials instead of the emulator (a fault proxy in
 	// front of it); agents still dial the emulator.
 	JenkinsURL func(emulator string) string
+	// StartUp is every pod's simulated start-up (scheduled, containers running, agent connected).
+	StartUp nodesim.StartUp
 	// TemplatesYAML, when set, is the templates file instead of the one Templates renders
 	// (Templates still name the caps Check holds the world to).
 	TemplatesYAML string
@@ -119,6 +123,7 @@ func (p *Plane) NewWorld(ctx context.Context, opts WorldOptions) (*World, error)
 		// last pods unschedulable and measure the simulator instead of the provisioner.
 		Capacity: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("5000")},
 		Workers:  8,
+		StartUp:  opts.StartUp,
 	})
 	if !opts.NoSimulator {
 		w.StartSimulator()
@@ -164,6 +169,9 @@ func templatesYAML(ts []Template) string {
 	b.WriteString("templates:\n")
 	for _, t := range ts {
 		fmt.Fprintf(&b, "  - name: %s\n    labels: [%s]\n    maxAgents: %d\n    connectTimeout: 10m\n", t.Name, strings.Join(t.Labels, ", "), t.MaxAgents)
+		if t.Warm != "" {
+			fmt.Fprintf(&b, "    warm: %s\n", t.Warm)
+		}
 	}
 	return b.String()
 }

@@ -1,0 +1,220 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/jenkins-agent-provisioner/provisioner/internal/nodesim"
+	"github.com/jenkins-agent-provisioner/provisioner/internal/waitfor"
+)
+
+// WarmScale sizes the ready-agent scenario (issue 13): Poisson arrivals on two templates, builds of
+// BuildDuration, every pod starting in StartUp, once cold (no warm block) and once warm.
+type WarmScale struct {
+	Builds        int           `json:"builds"`
+	Rate          float64       `json:"arrivalsPerSecond"` // over both templates
+	BuildDuration time.Duration `json:"buildDuration"`
+	StartUp       time.Duration `json:"startUp"`
+	// Drain is how long the warm run waits after the last build for the ready agents to go.
+	Drain time.Duration `json:"drain"`
+	Warm  string        `json:"warm"` // the warm block of both templates in the warm run
+}
+
+// DefaultWarmScale is the issue's: builds of about 20 s, 8 s start-up, a few minutes of arrivals.
+var DefaultWarmScale = WarmScale{Builds: 120, Rate: 0.5, BuildDuration: 20 * time.Second, StartUp: 8 * time.Second,
+	Drain: 11 * time.Minute, Warm: "{adaptive: true, maxIdle: 20}"}
+
+// SmokeWarmScale is what the smoke scale runs: seconds, not minutes (its drain is too short for the
+// estimate to decay, which the report then says).
+var SmokeWarmScale = WarmScale{Builds: 6, Rate: 2, BuildDuration: time.Second, StartUp: time.Second, Drain: 5 * time.Second,
+	Warm: "{adaptive: true, maxIdle: 5}"}
+
+// WarmRun is one side of the comparison.
+type WarmRun struct {
+	Warm            bool        `json:"warm"`
+	Builds          int         `json:"builds"`
+	QueuedToStarted Percentiles `json:"queuedToBuildStarted"`
+	// ReadyIdlePodSeconds is the time agents spent connected without a build (ready headroom, or a
+	// cold agent between connecting and its build starting), summed over pods.
+	ReadyIdlePodSeconds float64 `json:"readyIdlePodSeconds"`
+	WastePerBuild       float64 `json:"wastePodSecondsPerBuild"`
+	// WasteDuringArrivals counts only the idle time while builds arrived (the drain after the last
+	// arrival, which the estimate's window sets, is left out), per build.
+	WasteDuringArrivals float64 `json:"wastePodSecondsPerBuildDuringArrivals"`
+	// LowerBound is Little's law: arrival rate × start-up time, per second of the arrivals, times
+	// their span, per build: the idle ready pod-seconds no forecast can go below and still start
+	// every build at once.
+	LowerBoundPerBuild float64 `json:"lowerBoundPodSecondsPerBuild"`
+	StartUpMedian      float64 `json:"startUpMedianSeconds"`
+	ArrivalSeconds     float64 `json:"arrivalSeconds"`
+	PodsMade           int     `json:"podsMade"`
+	// ZeroAfterStop is how long after the last build ended the last ready agent went (-1: not
+	// within Drain).
+	ZeroAfterStop float64    `json:"readyZeroSecondsAfterLastBuild"`
+	Invariants    Invariants `json:"invariants"`
+}
+
+// WarmFigures compare cold and warm.
+type WarmFigures struct {
+	Scale WarmScale `json:"scale"`
+	Cold  WarmRun   `json:"cold"`
+	Warm  WarmRun   `json:"warm"`
+}
+
+// BenchWarm runs the ready-agent comparison, cold first, then warm, with the same arrival seed.
+func (p *Plane) BenchWarm(ctx context.Context, o BenchOptions, sc WarmScale) (WarmFigures, error) {
+	f := WarmFigures{Scale: sc}
+	var err error
+	if f.Cold, err = p.warmRun(ctx, o, sc, false); err != nil {
+		return f, fmt.Errorf("cold run: %w", err)
+	}
+	if f.Warm, err = p.warmRun(ctx, o, sc, true); err != nil {
+		return f, fmt.Errorf("warm run: %w", err)
+	}
+	return f, nil
+}
+
+func (p *Plane) warmRun(ctx context.Context, o BenchOptions, sc WarmScale, warmOn bool) (WarmRun, error) {
+	labels := []string{"alpha", "beta"}
+	var ts []Template
+	for _, l := range labels {
+		t := Template{Name: l, Labels: []string{l}, MaxAgents: 200}
+		if warmOn {
+			t.Warm = sc.Warm
+		}
+		ts = append(ts, t)
+	}
+	// The issue's start-up split as a cluster spends it: a quarter scheduling, half starting the
+	// containers, a quarter the agent connecting.
+	su := nodesim.StartUp{Schedule: sc.StartUp / 4, Start: sc.StartUp / 2, Connect: sc.StartUp / 4}
+	name := "cold"
+	if warmOn {
+		name = "warm"
+	}
+	w, err := p.NewWorld(ctx, WorldOptions{Name: name, Templates: ts, MaxAgents: 400, Env: o.env(), StartUp: su})
+	if err != nil {
+		return WarmRun{}, err
+	}
+	defer w.Close()
+	proc, err := w.StartProvisioner("provisioner", nil)
+	if err != nil {
+		return WarmRun{}, err
+	}
+	if err := proc.WaitReady(ctx, 2*time.Minute); err != nil {
+		return WarmRun{}, err
+	}
+	builds := w.NewJobs(sc.Builds, labels, sc.BuildDuration)
+	// Shuffle the labels so the two templates' arrivals are independent Poisson streams.
+	rng := rand.New(rand.NewPCG(o.Seed, 13))
+	rng.Shuffle(len(builds), func(i, j int) { builds[i], builds[j] = builds[j], builds[i] })
+	p.Log.Info("bench: ready agents", zap.String("run", name), zap.Int("builds", sc.Builds))
+	begin := time.Now()
+	if err := w.arrive(ctx, builds, sc.Rate, rng); err != nil {
+		return WarmRun{}, err
+	}
+	arrivalSpan := time.Since(begin)
+	if err := w.WaitBuilds(ctx, builds, waitFor(len(builds), sc.Rate)); err != nil {
+		return WarmRun{}, err
+	}
+	lastEnd := time.Time{}
+	for _, b := range w.Jenkins.Builds() {
+		if b.Finished.After(lastEnd) {
+			lastEnd = b.Finished
+		}
+	}
+	run := WarmRun{Warm: warmOn, Builds: len(builds), ArrivalSeconds: round4(arrivalSpan.Seconds()), ZeroAfterStop: -1}
+	// The ready agents go once the estimate decays (one window after the last arrival).
+	drain := time.Minute
+	if warmOn {
+		drain = sc.Drain
+	}
+	deadline := time.Now().Add(drain)
+	for w.Pods.Live() > 0 && time.Now().Before(deadline) {
+		if !waitfor.Duration(ctx, time.Second) {
+			return run, ctx.Err()
+		}
+	}
+	if w.Pods.Live() == 0 {
+		run.ZeroAfterStop = round4(time.Since(lastEnd).Seconds())
+	}
+	run.Invariants = w.Check(ctx, builds, time.Minute)
+
+	online := w.AgentOnline()
+	started := map[string]time.Time{}
+	var toStart, startUps []time.Duration
+	for _, b := range w.Jenkins.Builds() {
+		if !b.Done || b.Node == "" {
+			continue
+		}
+		toStart = append(toStart, b.Started.Sub(b.Queued))
+		started[b.Node] = b.Started
+	}
+	end := time.Now()
+	idle, during := 0.0, 0.0
+	arrivalsEnd := begin.Add(arrivalSpan)
+	made, _ := w.Pods.Created()
+	for pod, on := range online {
+		pt, ok := w.Pods.Get(pod)
+		if !ok {
+			continue
+		}
+		startUps = append(startUps, on.Sub(pt.Added))
+		until := end
+		if s, ok := started[pod]; ok {
+			until = s
+		} else if !pt.Gone.IsZero() {
+			until = pt.Gone
+		}
+		idle += math.Max(until.Sub(on).Seconds(), 0)
+		from, to := on, until
+		if from.Before(begin) {
+			from = begin
+		}
+		if to.After(arrivalsEnd) {
+			to = arrivalsEnd
+		}
+		during += math.Max(to.Sub(from).Seconds(), 0)
+	}
+	sort.Slice(startUps, func(i, j int) bool { return startUps[i] < startUps[j] })
+	run.PodsMade = made
+	run.QueuedToStarted = percentiles(toStart)
+	run.ReadyIdlePodSeconds = round4(idle)
+	if len(startUps) > 0 {
+		run.StartUpMedian = round4(startUps[len(startUps)/2].Seconds())
+	}
+	if n := len(toStart); n > 0 {
+		run.WastePerBuild = round4(idle / float64(n))
+		run.WasteDuringArrivals = round4(during / float64(n))
+		rate := float64(n) / arrivalSpan.Seconds()
+		run.LowerBoundPerBuild = round4(rate * run.StartUpMedian * arrivalSpan.Seconds() / float64(n))
+	}
+	return run, nil
+}
+
+// Markdown is the comparison as a table, with the issue's targets.
+func (f WarmFigures) Markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "## Ready agents: cold vs warm\n\n%d builds of %s on two templates, Poisson arrivals at %.2f/s, start-up %s, warm block `%s`.\n\n",
+		f.Scale.Builds, f.Scale.BuildDuration, f.Scale.Rate, f.Scale.StartUp, f.Scale.Warm)
+	b.WriteString("| | queued → build started p50 | p99 | max | idle pod-s per build (arrivals) | (whole run) | Little's-law lower bound per build | pods | ready agents at 0 after last build | invariants |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range []WarmRun{f.Cold, f.Warm} {
+		name := "cold"
+		if r.Warm {
+			name = "warm (adaptive)"
+		}
+		zero := "not within the drain"
+		if r.ZeroAfterStop >= 0 {
+			zero = fmt.Sprintf("%.0f s", r.ZeroAfterStop)
+		}
+		fmt.Fprintf(&b, "| %s | %.2f s | %.2f s | %.2f s | %.1f | %.1f | %.1f | %d | %s | %s |\n", name, r.QueuedToStarted.P50/1000, r.QueuedToStarted.P99/1000,
+			r.QueuedToStarted.Max/1000, r.WasteDuringArrivals, r.WastePerBuild, r.LowerBoundPerBuild, r.PodsMade, zero, invariantsWord(r.Invariants))
+	}
+	return b.String()
+}
