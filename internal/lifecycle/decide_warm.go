@@ -61,7 +61,11 @@ func classifyReady(pod *corev1.Pod, c *jenkins.Computer, now time.Time, o classi
 		return Failed, r
 	}
 	if !c.Connected {
-		return Failed, Reason{KindAgentExited, "ready agent lost its connection to Jenkins"}
+		// The pod runs but the agent is not connected: Jenkins restarted or the connection dropped,
+		// and a reconnecting agent comes back by itself. Like any agent that was online, it is kept
+		// for the reconnect grace (not failed, so a Jenkins restart does not back every warm
+		// template off); its ready mark keeps builds off it meanwhile.
+		return Suspended, Reason{KindDisconnected, "ready agent disconnected (Jenkins restarted or the connection dropped)"}
 	}
 	return Ready, Reason{}
 }
@@ -126,6 +130,8 @@ func (d *Decision) planWarm(w *world, waiting served, loads []templateLoad, tota
 			leaving++
 		case Ready:
 			readyOf[a.Template]++
+			// Back after a disconnection: a later one gets a fresh reconnect grace.
+			delete(d.Memory.Seen, "suspended/"+a.Name)
 			since, ok := readySince(a.Computer)
 			if !ok {
 				continue
