@@ -152,8 +152,8 @@ func newWorld(snap Snapshot, cfg DecideConfig, jenkinsBack, now time.Time) *worl
 		OrphanGrace: cfg.OrphanGrace, ConfigErrorGrace: cfg.ConfigErrorGrace, JenkinsBack: jenkinsBack}
 	for _, a := range w.byName {
 		a.State, a.Reason = classify(a.Pod, a.Computer, now, snap.At, opts)
-		if r, ok := snap.Gone[a.Name]; ok && a.State == Lost && a.Pod == nil {
-			a.Reason = r // the pod's final state says what killed it
+		if a.State == Lost && a.Pod == nil {
+			a.State, a.Reason = lostWithoutPod(a, snap.Gone, w.creating)
 		}
 		a.Build = currentBuild(a.Computer)
 		a.Marked = carriesOurMark(a.Computer)
@@ -388,4 +388,23 @@ func (d *Decision) foreign(w *world, now time.Time) {
 				Reason: Reason{Kind: KindOther, Detail: "Jenkins node carries the provisioner's marker but not this installation's identity"}})
 		}
 	}
+}
+
+// lostWithoutPod judges a busy (or busy-marked) node of ours whose pod the cache does not show. Only
+// a deletion the watch saw proves the pod was killed under its build: then the agent is lost at once,
+// for the reason its final state gives. A pod still being made (its creation not yet cached) is no
+// loss, and neither is a pod the cache merely does not show (a watch broken by an apiserver outage, a
+// creation whose step failed after the pod was made): for those the orphan grace applies, as to any
+// node without its pod, so a cache that catches up never costs a running build.
+func lostWithoutPod(a *Agent, gone map[string]Reason, creating map[string]string) (State, Reason) {
+	if r, ok := gone[a.Name]; ok {
+		return Lost, r // the pod's final state says what killed it
+	}
+	if _, ok := creating[a.Name]; ok {
+		if a.Computer != nil && a.Computer.Busy() {
+			return Busy, Reason{}
+		}
+		return Starting, Reason{}
+	}
+	return Orphan, Reason{KindNodeWithoutPod, "Jenkins node without a pod (no deletion of it was seen)"}
 }

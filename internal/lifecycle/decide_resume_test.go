@@ -204,6 +204,19 @@ func TestDecideRestartsAndLosses(t *testing.T) {
 			want: []string{"Lose nodejs-a build=http://j/job/a/1/ Evicted"},
 		},
 		{
+			// The cache may not show a pod whose watch an apiserver outage broke: without a deletion
+			// seen, the orphan grace applies and the build keeps running (found by TestChaosSmoke's
+			// apiserver restart: three builds were aborted 0.9 s after they started).
+			name:  "a busy node whose pod the cache does not show, no deletion seen: not lost, the orphan grace applies",
+			world: newTestWorld().node("nodejs-a", "maven", time.Minute, building, markedRun),
+			want:  []string{},
+		},
+		{
+			name:  "the same past the orphan grace goes as an orphan",
+			world: newTestWorld().node("nodejs-a", "maven", time.Hour, building, markedRun),
+			want:  []string{"RemoveOrphan nodejs-a NodeWithoutPod"},
+		},
+		{
 			name:  "a starting agent's pod deleted is not a loss: only its node goes",
 			world: newTestWorld().pod("nodejs-a", "maven", time.Minute, deleting).node("nodejs-a", "maven", time.Minute),
 			want:  []string{"DeleteNode nodejs-a"},
