@@ -49,7 +49,7 @@ func testKueueShare(t *testing.T, p *Plane) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	r := p.KueueShare(ctx, KueueShareOptions{
-		BuildsA: 12, BuildsB: 3, Duration: 12 * time.Second, ConnectTimeout: 8 * time.Second,
+		BuildsA: 12, BuildsB: 3, Duration: 20 * time.Second, ConnectTimeout: 15 * time.Second,
 		AgentsPerTeam: agentsPerTeam,
 		Env: map[string]string{
 			"PROVISIONER_POLL_INTERVAL": "1s", "PROVISIONER_BACKOFF_BASE": "5s", "PROVISIONER_BACKOFF_MAX": "5m",
@@ -119,7 +119,7 @@ func testKueuePreemption(t *testing.T, p *Plane) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	r := p.KueueShare(ctx, KueueShareOptions{
-		BuildsA: 6, BuildsB: 2, Duration: 20 * time.Second, ConnectTimeout: 8 * time.Second,
+		BuildsA: 6, BuildsB: 2, Duration: 30 * time.Second, ConnectTimeout: 15 * time.Second,
 		AgentsPerTeam: agentsPerTeam, Preempt: true,
 		Env: map[string]string{"PROVISIONER_POLL_INTERVAL": "1s"},
 	})
