@@ -44,15 +44,7 @@ func shortConnect(p *corev1.Pod) { p.Annotations[annotationConnectTimeout] = "15
 // Pods Kueue queues (issue 14): waiting for quota is a state of its own, never a failure; the
 // connect timeout counts from admission; a wave of failures backs off once; evictions are told.
 func TestDecideKueue(t *testing.T) {
-	tests := []struct {
-		name    string
-		world   *testWorld
-		mem     func(*Memory)
-		want    []string
-		waits   []string
-		notices []string
-		agents  map[AgentKey]int
-	}{
+	tests := []decideCase{
 		{
 			name: "a gated pod past its connect timeout is queued, not failed, and serves its build",
 			world: newTestWorld().pod("maven-a", "maven", 10*time.Minute, gated, shortConnect).node("maven-a", "maven", 10*time.Minute).
@@ -161,33 +153,7 @@ func TestDecideKueue(t *testing.T) {
 			notices: []string{},
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			mem := NewMemory()
-			if tt.mem != nil {
-				tt.mem(&mem)
-			}
-			d := Decide(tt.world.snap, mem, testDecideConfig, t0)
-			if diff := cmp.Diff(tt.want, actions(d)); diff != "" {
-				t.Errorf("actions (-want +got):\n%s", diff)
-			}
-			if tt.waits != nil {
-				if diff := cmp.Diff(tt.waits, waits(d)); diff != "" {
-					t.Errorf("builds waiting (-want +got):\n%s", diff)
-				}
-			}
-			if tt.notices != nil {
-				if diff := cmp.Diff(tt.notices, notices(d)); diff != "" {
-					t.Errorf("notices (-want +got):\n%s", diff)
-				}
-			}
-			if tt.agents != nil {
-				if diff := cmp.Diff(tt.agents, d.Agents); diff != "" {
-					t.Errorf("agents (-want +got):\n%s", diff)
-				}
-			}
-		})
-	}
+	runDecideCases(t, testDecideConfig, tests)
 }
 
 // The eviction notice carries Kueue's reason and the build it took.

@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -24,16 +23,7 @@ func TestDecideRestartsAndLosses(t *testing.T) {
 		m.Seen["online/nodejs-a"], m.Seen["busy/nodejs-a"] = t0.Add(-time.Minute), t0.Add(-time.Minute)
 	}
 	deleting := func(p *corev1.Pod) { ts := metav1.NewTime(t0); p.DeletionTimestamp = &ts }
-	tests := []struct {
-		name    string
-		world   *testWorld
-		mem     func(*Memory)
-		want    []string
-		waits   []string // nil: not checked
-		notices []string // nil: not checked
-		exposed int
-		check   func(*testing.T, Decision)
-	}{
+	tests := []decideCase{
 		{
 			name:    "a marked agent that lost its connection is kept, pod and node",
 			world:   newTestWorld().agent("nodejs-a", "maven", time.Minute, markedRun, disconnected),
@@ -93,7 +83,7 @@ func TestDecideRestartsAndLosses(t *testing.T) {
 			world:   newTestWorld().agent("nodejs-a", "maven", time.Minute, online).demand(resumedBlock("nodejs-a")),
 			mem:     func(m *Memory) { wasOnline(m); m.Seen["resumed/nodejs-a"] = t0 },
 			want:    []string{},
-			exposed: 1,
+			exposed: exposing(1),
 		},
 		{
 			name:  "its block started: marked again at once",
@@ -132,7 +122,7 @@ func TestDecideRestartsAndLosses(t *testing.T) {
 			mem:     func(m *Memory) { m.Seen["online/nodejs-a"] = t0.Add(-9 * time.Minute) },
 			want:    []string{},
 			notices: []string{"AgentSuspended nodejs-a backoff=5m0s"},
-			exposed: 1,
+			exposed: exposing(1),
 			check: func(t *testing.T, d Decision) {
 				if len(d.Memory.Backoff) != 0 || len(d.Memory.Failures) != 0 {
 					t.Errorf("backoff %+v, failures %+v: want none", d.Memory.Backoff, d.Memory.Failures)
@@ -144,7 +134,7 @@ func TestDecideRestartsAndLosses(t *testing.T) {
 			world:   newTestWorld().agent("nodejs-a", "maven", 6*time.Minute),
 			mem:     func(m *Memory) { m.JenkinsDownSince = t0.Add(-4 * time.Minute) },
 			want:    []string{},
-			exposed: 1, // it may connect any moment
+			exposed: exposing(1), // it may connect any moment
 			check: func(t *testing.T, d Decision) {
 				if !d.Memory.JenkinsDownSince.IsZero() || !d.Memory.JenkinsBack.Equal(t0) {
 					t.Errorf("memory down since %v, back %v; want back at the view's time", d.Memory.JenkinsDownSince, d.Memory.JenkinsBack)
@@ -222,34 +212,12 @@ func TestDecideRestartsAndLosses(t *testing.T) {
 			want:  []string{"DeleteNode nodejs-a"},
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			mem := NewMemory()
-			if tt.mem != nil {
-				tt.mem(&mem)
-			}
-			cfg := testDecideConfig
-			cfg.ReconnectGrace, cfg.ResumeSettle = 5*time.Minute, 30*time.Second
-			d := Decide(tt.world.snap, mem, cfg, t0)
-			if diff := cmp.Diff(tt.want, actions(d)); diff != "" {
-				t.Errorf("actions (-want +got):\n%s", diff)
-			}
-			if tt.waits != nil {
-				if diff := cmp.Diff(tt.waits, waits(d)); diff != "" {
-					t.Errorf("builds waiting (-want +got):\n%s", diff)
-				}
-			}
-			if tt.notices != nil {
-				if diff := cmp.Diff(tt.notices, notices(d)); diff != "" {
-					t.Errorf("notices (-want +got):\n%s", diff)
-				}
-			}
-			if d.Exposed != tt.exposed {
-				t.Errorf("exposed = %d, want %d", d.Exposed, tt.exposed)
-			}
-			if tt.check != nil {
-				tt.check(t, d)
-			}
-		})
+	for i := range tests {
+		if tests[i].exposed == nil {
+			tests[i].exposed = exposing(0) // every row here says how many agents the busy watch watches
+		}
 	}
+	cfg := testDecideConfig
+	cfg.ReconnectGrace, cfg.ResumeSettle = 5*time.Minute, 30*time.Second
+	runDecideCases(t, cfg, tests)
 }

@@ -15,16 +15,7 @@ import (
 func TestDecide(t *testing.T) {
 	busyMarked := func(c *jenkins.Computer) { building(c); marked(busyMark("http://j/job/a/1/"))(c) }
 	const jobURL = "http://j/job/legacy/"
-	tests := []struct {
-		name    string
-		world   *testWorld
-		mem     func(*Memory)
-		cfg     func(*DecideConfig)
-		want    []string
-		waits   []string // nil: not checked
-		notices []string // nil: not checked
-		check   func(*testing.T, Decision)
-	}{
+	tests := []decideCase{
 		// Demand per template.
 		{
 			name:  "each build goes to the first template in file order whose labels match",
@@ -413,35 +404,7 @@ func TestDecide(t *testing.T) {
 			waits: []string{},
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			mem := NewMemory()
-			if tt.mem != nil {
-				tt.mem(&mem)
-			}
-			cfg := testDecideConfig
-			if tt.cfg != nil {
-				tt.cfg(&cfg)
-			}
-			d := Decide(tt.world.snap, mem, cfg, t0)
-			if diff := cmp.Diff(tt.want, actions(d)); diff != "" {
-				t.Errorf("actions (-want +got):\n%s", diff)
-			}
-			if tt.waits != nil {
-				if diff := cmp.Diff(tt.waits, waits(d)); diff != "" {
-					t.Errorf("builds waiting (-want +got):\n%s", diff)
-				}
-			}
-			if tt.notices != nil {
-				if diff := cmp.Diff(tt.notices, notices(d)); diff != "" {
-					t.Errorf("notices (-want +got):\n%s", diff)
-				}
-			}
-			if tt.check != nil {
-				tt.check(t, d)
-			}
-		})
-	}
+	runDecideCases(t, testDecideConfig, tests)
 }
 
 // With Jenkins not read this poll, decide holds everything: no action, memory as it was but for

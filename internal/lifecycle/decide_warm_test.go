@@ -43,13 +43,7 @@ func connectedIdle(c *jenkins.Computer) { online(c); c.Connected = true }
 func TestDecideWarm(t *testing.T) {
 	idle2 := &warm.Spec{Idle: 2, MaxIdle: 3, MaxIdleTime: 30 * time.Minute}
 	surplusLong := func(m *Memory) { m.SurplusSince["maven"] = t0.Add(-time.Minute) }
-	cases := []struct {
-		name   string
-		world  *testWorld
-		cfg    func(*DecideConfig)
-		memory func(*Memory)
-		want   []string
-	}{
+	cases := []decideCase{
 		{
 			name:  "idle 2 and nothing there: two agents made as headroom",
 			world: warmWorld(idle2),
@@ -104,10 +98,10 @@ func TestDecideWarm(t *testing.T) {
 			want:  []string{"Create maven", "Create maven"}, // it is live but not ready: fresh ones keep idle 2
 		},
 		{
-			name:   "headroom above what is wanted is released after the grace (ready first by age: the youngest)",
-			world:  warmWorld(&warm.Spec{Idle: 1, MaxIdle: 3, MaxIdleTime: 30 * time.Minute}).agent("maven-a", "maven", 2*time.Minute, readyFor(time.Minute)).agent("maven-b", "maven", time.Minute, readyFor(time.Minute)),
-			memory: surplusLong,
-			want:   []string{"Release maven-b"},
+			name:  "headroom above what is wanted is released after the grace (ready first by age: the youngest)",
+			world: warmWorld(&warm.Spec{Idle: 1, MaxIdle: 3, MaxIdleTime: 30 * time.Minute}).agent("maven-a", "maven", 2*time.Minute, readyFor(time.Minute)).agent("maven-b", "maven", time.Minute, readyFor(time.Minute)),
+			mem:   surplusLong,
+			want:  []string{"Release maven-b"},
 		},
 		{
 			name: "the template cap bounds headroom",
@@ -119,9 +113,9 @@ func TestDecideWarm(t *testing.T) {
 			name: "demand first: another template's build that the global cap would refuse takes a ready agent's place",
 			world: warmWorld(idle2).agent("maven-a", "maven", time.Minute, readyFor(time.Minute)).agent("maven-b", "maven", 2*time.Minute, readyFor(2*time.Minute)).
 				build(1, "docker", time.Second),
-			cfg:    func(c *DecideConfig) { c.MaxAgents = 2 },
-			memory: surplusLong,
-			want:   []string{"Release maven-a"},
+			cfg:  func(c *DecideConfig) { c.MaxAgents = 2 },
+			mem:  surplusLong,
+			want: []string{"Release maven-a"},
 		},
 		{
 			name:  "the global cap leaves room: headroom is shared one agent at a time",
@@ -139,26 +133,11 @@ func TestDecideWarm(t *testing.T) {
 			world: func() *testWorld {
 				return newTestWorld().agent("maven-a", "maven", time.Minute, readyFor(time.Minute))
 			}(),
-			memory: surplusLong,
-			want:   []string{"Release maven-a"},
+			mem:  surplusLong,
+			want: []string{"Release maven-a"},
 		},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			cfg := testDecideConfig
-			if tc.cfg != nil {
-				tc.cfg(&cfg)
-			}
-			mem := NewMemory()
-			if tc.memory != nil {
-				tc.memory(&mem)
-			}
-			d := Decide(tc.world.snap, mem, cfg, t0)
-			if diff := cmp.Diff(tc.want, actions(d)); diff != "" {
-				t.Errorf("actions (-want +got):\n%s", diff)
-			}
-		})
-	}
+	runDecideCases(t, testDecideConfig, cases)
 }
 
 // Ready agents are not exposed: with twenty of them the busy watch stays off.
