@@ -209,27 +209,7 @@ func (d *Decision) agent(w *world, a *Agent, cfg DecideConfig, now time.Time, ev
 		base.Retain = a.State == Done && a.Pod != nil && a.Pod.Annotations[annotationPodRetention] == string(podtemplate.RetentionAlways)
 		d.Actions = append(d.Actions, base)
 	case Failed:
-		// Back the template off now, before this poll plans new agents: the plan below would
-		// otherwise replace the failed agent at once.
-		if d.Memory.once("failed/"+a.Name, now) {
-			var made time.Time
-			if a.Pod != nil {
-				made = a.Pod.CreationTimestamp.Time
-			}
-			wait := d.Memory.fail(a.Template, a.Reason, now, made, cfg)
-			d.Memory.recordFailure(FailureRecord{At: now, Agent: a.Name, Template: a.Template, Reason: a.Reason.Detail, Kind: a.Reason.Kind})
-			d.Notices = append(d.Notices, Notice{Kind: NoticeFailed, Agent: a.Name, Template: a.Template, Pod: a.Pod, Reason: a.Reason, Backoff: wait})
-		}
-		base.Kind = ActFail
-		base.Secret = w.ownedSecret(a.Pod)
-		base.NodeMarkedFailed = a.Computer != nil && strings.HasPrefix(a.Computer.OfflineReason, reasonFailed)
-		if a.Pod != nil {
-			switch podtemplate.Retention(a.Pod.Annotations[annotationPodRetention]) {
-			case podtemplate.RetentionOnFailure, podtemplate.RetentionAlways:
-				base.Retain = true
-			}
-		}
-		d.Actions = append(d.Actions, base)
+		d.failed(w, a, base, cfg, now)
 	case Orphan:
 		// Half of an agent Kueue evicted needs no grace: the pod is known gone for good.
 		if w.orphanExpired(a, cfg) || (evicted && a.Pod == nil) {
@@ -253,27 +233,7 @@ func (d *Decision) agent(w *world, a *Agent, cfg DecideConfig, now time.Time, ev
 	case Resuming:
 		d.resuming(w, a, base, now)
 	case Lost:
-		base.Build = markedBuild(a.Computer)
-		if base.Build == "" {
-			base.Build = a.Build
-		}
-		// Kueue's eviction is the more specific cause: say it in Kueue's words (and count the build
-		// lost to it); any other killing is told as lost with its kind.
-		if r, evicted := kueueEvictionOf(a.Pod); evicted {
-			base.Reason = r
-			if d.Memory.once("evicted/"+a.Name, now) {
-				d.Notices = append(d.Notices, Notice{Kind: NoticeEvicted, Agent: a.Name, Template: a.Template, Pod: a.Pod, Reason: r, Build: base.Build})
-			}
-		} else if d.Memory.once("lost/"+a.Name, now) {
-			d.Notices = append(d.Notices, Notice{Kind: NoticeLost, Agent: a.Name, Template: a.Template, Pod: a.Pod, Reason: a.Reason, Build: base.Build})
-		}
-		base.Kind = ActLose
-		if a.Pod != nil && a.Pod.DeletionTimestamp != nil {
-			base.Pod = nil // already going
-		} else {
-			base.Secret = w.ownedSecret(a.Pod)
-		}
-		d.Actions = append(d.Actions, base)
+		d.lost(w, a, base, now)
 	case Idle, Starting:
 		// Any agent that is, or may any moment be, connected and unmarked: a starting pod can
 		// connect, take a build and finish a short one between two polls.
@@ -281,6 +241,58 @@ func (d *Decision) agent(w *world, a *Agent, cfg DecideConfig, now time.Time, ev
 			d.Exposed++
 		}
 	}
+}
+
+// failed backs the template off once per failed agent and removes the agent (its pod kept when the
+// template's podRetention says so).
+func (d *Decision) failed(w *world, a *Agent, base Action, cfg DecideConfig, now time.Time) {
+	// Back the template off now, before this poll plans new agents: the plan below would
+	// otherwise replace the failed agent at once.
+	if d.Memory.once("failed/"+a.Name, now) {
+		var made time.Time
+		if a.Pod != nil {
+			made = a.Pod.CreationTimestamp.Time
+		}
+		wait := d.Memory.fail(a.Template, a.Reason, now, made, cfg)
+		d.Memory.recordFailure(FailureRecord{At: now, Agent: a.Name, Template: a.Template, Reason: a.Reason.Detail, Kind: a.Reason.Kind})
+		d.Notices = append(d.Notices, Notice{Kind: NoticeFailed, Agent: a.Name, Template: a.Template, Pod: a.Pod, Reason: a.Reason, Backoff: wait})
+	}
+	base.Kind = ActFail
+	base.Secret = w.ownedSecret(a.Pod)
+	base.NodeMarkedFailed = a.Computer != nil && strings.HasPrefix(a.Computer.OfflineReason, reasonFailed)
+	if a.Pod != nil {
+		switch podtemplate.Retention(a.Pod.Annotations[annotationPodRetention]) {
+		case podtemplate.RetentionOnFailure, podtemplate.RetentionAlways:
+			base.Retain = true
+		}
+	}
+	d.Actions = append(d.Actions, base)
+}
+
+// lost tells, once, that an agent was killed under its build (in Kueue's words when Kueue evicted
+// it) and removes what is left of it.
+func (d *Decision) lost(w *world, a *Agent, base Action, now time.Time) {
+	base.Build = markedBuild(a.Computer)
+	if base.Build == "" {
+		base.Build = a.Build
+	}
+	// Kueue's eviction is the more specific cause: say it in Kueue's words (and count the build
+	// lost to it); any other killing is told as lost with its kind.
+	if r, evicted := kueueEvictionOf(a.Pod); evicted {
+		base.Reason = r
+		if d.Memory.once("evicted/"+a.Name, now) {
+			d.Notices = append(d.Notices, Notice{Kind: NoticeEvicted, Agent: a.Name, Template: a.Template, Pod: a.Pod, Reason: r, Build: base.Build})
+		}
+	} else if d.Memory.once("lost/"+a.Name, now) {
+		d.Notices = append(d.Notices, Notice{Kind: NoticeLost, Agent: a.Name, Template: a.Template, Pod: a.Pod, Reason: a.Reason, Build: base.Build})
+	}
+	base.Kind = ActLose
+	if a.Pod != nil && a.Pod.DeletionTimestamp != nil {
+		base.Pod = nil // already going
+	} else {
+		base.Secret = w.ownedSecret(a.Pod)
+	}
+	d.Actions = append(d.Actions, base)
 }
 
 // notices are the once-per-agent observations: online (which also ends its template's backoff) and
