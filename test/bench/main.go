@@ -29,6 +29,7 @@ func main() {
 	seed := flag.Uint64("seed", 1, "seed of the arrival processes")
 	only := flag.String("only", "", "comma-separated scenarios to run (latency, burst, cost, warm); empty: all")
 	warmBuilds := flag.Int("warm-builds", harness.DefaultWarmScale.Builds, "builds in each side of the ready-agent scenario")
+	warmRate := flag.Float64("warm-rate", harness.DefaultWarmScale.Rate, "arrivals per second over both templates in the ready-agent scenario")
 	warmDrain := flag.Duration("warm-drain", harness.DefaultWarmScale.Drain, "how long the warm side waits for its ready agents to go")
 	kueue := flag.Bool("kueue", false, "run only the Kueue sharing comparison (needs KUEUE_ASSETS: make kueue); writes kueue.md and kueue.json")
 	flag.Parse()
@@ -57,7 +58,7 @@ func main() {
 	}
 	opts := harness.BenchOptions{Scale: sc, PollInterval: *poll, KubeQPS: *qps, KubeBurst: *kburst, Seed: *seed, Only: map[string]bool{}}
 	opts.Warm = harness.DefaultWarmScale
-	opts.Warm.Builds, opts.Warm.Drain = *warmBuilds, *warmDrain
+	opts.Warm.Builds, opts.Warm.Drain, opts.Warm.Rate = *warmBuilds, *warmDrain, *warmRate
 	for s := range strings.SplitSeq(*only, ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			opts.Only[s] = true

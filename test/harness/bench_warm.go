@@ -41,6 +41,10 @@ type WarmRun struct {
 	Warm            bool        `json:"warm"`
 	Builds          int         `json:"builds"`
 	QueuedToStarted Percentiles `json:"queuedToBuildStarted"`
+	// QueuedToStartedSteady counts only the builds queued SteadyAfter or later after the first
+	// arrival: by then a start-up has been measured and the rate is known, so it is the warm
+	// figure; the first builds of new demand start cold unless idle or a schedule covers them.
+	QueuedToStartedSteady Percentiles `json:"queuedToBuildStartedSteady"`
 	// ReadyIdlePodSeconds is the time agents spent connected without a build (ready headroom, or a
 	// cold agent between connecting and its build starting), summed over pods.
 	ReadyIdlePodSeconds float64 `json:"readyIdlePodSeconds"`
@@ -48,6 +52,8 @@ type WarmRun struct {
 	// WasteDuringArrivals counts only the idle time while builds arrived (the drain after the last
 	// arrival, which the estimate's window sets, is left out), per build.
 	WasteDuringArrivals float64 `json:"wastePodSecondsPerBuildDuringArrivals"`
+	// WasteSteady is the idle time from SteadyAfter to the last arrival, per build queued then.
+	WasteSteady float64 `json:"wastePodSecondsPerBuildSteady"`
 	// LowerBound is Little's law: arrival rate × start-up time, per second of the arrivals, times
 	// their span, per build: the idle ready pod-seconds no forecast can go below and still start
 	// every build at once.
@@ -60,6 +66,10 @@ type WarmRun struct {
 	ZeroAfterStop float64    `json:"readyZeroSecondsAfterLastBuild"`
 	Invariants    Invariants `json:"invariants"`
 }
+
+// SteadyAfter is when, after the first arrival, the steady-state figures begin: the estimate's
+// MinWindow, by which the rate is taken over a full minute and start-ups have been measured.
+const SteadyAfter = time.Minute
 
 // WarmFigures compare cold and warm.
 type WarmFigures struct {
@@ -148,17 +158,31 @@ func (p *Plane) warmRun(ctx context.Context, o BenchOptions, sc WarmScale, warmO
 
 	online := w.AgentOnline()
 	started := map[string]time.Time{}
-	var toStart, startUps []time.Duration
+	var toStart, steadyToStart, startUps []time.Duration
+	steadyFrom := begin.Add(SteadyAfter)
 	for _, b := range w.Jenkins.Builds() {
 		if !b.Done || b.Node == "" {
 			continue
 		}
 		toStart = append(toStart, b.Started.Sub(b.Queued))
+		if !b.Queued.Before(steadyFrom) {
+			steadyToStart = append(steadyToStart, b.Started.Sub(b.Queued))
+		}
 		started[b.Node] = b.Started
 	}
 	end := time.Now()
-	idle, during := 0.0, 0.0
+	idle, during, steady := 0.0, 0.0, 0.0
 	arrivalsEnd := begin.Add(arrivalSpan)
+	// overlap is the seconds of [from, to] within [lo, hi].
+	overlap := func(from, to, lo, hi time.Time) float64 {
+		if from.Before(lo) {
+			from = lo
+		}
+		if to.After(hi) {
+			to = hi
+		}
+		return math.Max(to.Sub(from).Seconds(), 0)
+	}
 	made, _ := w.Pods.Created()
 	for pod, on := range online {
 		pt, ok := w.Pods.Get(pod)
@@ -173,18 +197,13 @@ func (p *Plane) warmRun(ctx context.Context, o BenchOptions, sc WarmScale, warmO
 			until = pt.Gone
 		}
 		idle += math.Max(until.Sub(on).Seconds(), 0)
-		from, to := on, until
-		if from.Before(begin) {
-			from = begin
-		}
-		if to.After(arrivalsEnd) {
-			to = arrivalsEnd
-		}
-		during += math.Max(to.Sub(from).Seconds(), 0)
+		during += overlap(on, until, begin, arrivalsEnd)
+		steady += overlap(on, until, steadyFrom, arrivalsEnd)
 	}
 	sort.Slice(startUps, func(i, j int) bool { return startUps[i] < startUps[j] })
 	run.PodsMade = made
 	run.QueuedToStarted = percentiles(toStart)
+	run.QueuedToStartedSteady = percentiles(steadyToStart)
 	run.ReadyIdlePodSeconds = round4(idle)
 	if len(startUps) > 0 {
 		run.StartUpMedian = round4(startUps[len(startUps)/2].Seconds())
@@ -192,6 +211,9 @@ func (p *Plane) warmRun(ctx context.Context, o BenchOptions, sc WarmScale, warmO
 	if n := len(toStart); n > 0 {
 		run.WastePerBuild = round4(idle / float64(n))
 		run.WasteDuringArrivals = round4(during / float64(n))
+		if m := len(steadyToStart); m > 0 {
+			run.WasteSteady = round4(steady / float64(m))
+		}
 		rate := float64(n) / arrivalSpan.Seconds()
 		run.LowerBoundPerBuild = round4(rate * run.StartUpMedian * arrivalSpan.Seconds() / float64(n))
 	}
@@ -203,7 +225,8 @@ func (f WarmFigures) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Ready agents: cold vs warm\n\n%d builds of %s on two templates, Poisson arrivals at %.2f/s, start-up %s, warm block `%s`.\n\n",
 		f.Scale.Builds, f.Scale.BuildDuration, f.Scale.Rate, f.Scale.StartUp, f.Scale.Warm)
-	b.WriteString("| | queued → build started p50 | p99 | max | idle pod-s per build (arrivals) | (whole run) | Little's-law lower bound per build | pods | ready agents at 0 after last build | invariants |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "Steady: builds queued %s or more after the first arrival (the first builds of new demand start cold).\n\n", SteadyAfter)
+	b.WriteString("| | queued → build started p50 | p99 | max | steady p50 | steady p99 | idle pod-s per build (arrivals) | (steady) | (whole run) | Little's-law lower bound per build | waste ÷ bound (steady) | pods | ready agents at 0 after last build | invariants |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range []WarmRun{f.Cold, f.Warm} {
 		name := "cold"
 		if r.Warm {
@@ -213,8 +236,14 @@ func (f WarmFigures) Markdown() string {
 		if r.ZeroAfterStop >= 0 {
 			zero = fmt.Sprintf("%.0f s", r.ZeroAfterStop)
 		}
-		fmt.Fprintf(&b, "| %s | %.2f s | %.2f s | %.2f s | %.1f | %.1f | %.1f | %d | %s | %s |\n", name, r.QueuedToStarted.P50/1000, r.QueuedToStarted.P99/1000,
-			r.QueuedToStarted.Max/1000, r.WasteDuringArrivals, r.WastePerBuild, r.LowerBoundPerBuild, r.PodsMade, zero, invariantsWord(r.Invariants))
+		ratio := 0.0
+		if r.LowerBoundPerBuild > 0 {
+			ratio = r.WasteSteady / r.LowerBoundPerBuild
+		}
+		fmt.Fprintf(&b, "| %s | %.2f s | %.2f s | %.2f s | %.2f s | %.2f s | %.1f | %.1f | %.1f | %.1f | %.2f | %d | %s | %s |\n", name,
+			r.QueuedToStarted.P50/1000, r.QueuedToStarted.P99/1000, r.QueuedToStarted.Max/1000,
+			r.QueuedToStartedSteady.P50/1000, r.QueuedToStartedSteady.P99/1000,
+			r.WasteDuringArrivals, r.WasteSteady, r.WastePerBuild, r.LowerBoundPerBuild, ratio, r.PodsMade, zero, invariantsWord(r.Invariants))
 	}
 	return b.String()
 }
