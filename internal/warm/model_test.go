@@ -24,13 +24,14 @@ type modelRun struct {
 // a template at lambda per second for six minutes, every agent taking startup to come online, one
 // decision per second with Desired and Fit (no caps), each build taking a ready agent as soon as
 // one is online (Jenkins hands a waiting build to an idle agent at once), surplus agents released
-// at the next decision. adaptive false is today's cold start.
-func runModel(t *testing.T, lambda float64, startup time.Duration, adaptive bool) modelRun {
+// once they have been surplus for the release grace. adaptive false is today's cold start.
+func runModel(t *testing.T, seed uint64, lambda float64, startup time.Duration, adaptive bool) modelRun {
 	t.Helper()
-	const step, poll = 100 * time.Millisecond, time.Second
+	// releaseGrace is PROVISIONER_RELEASE_GRACE's default.
+	const step, poll, releaseGrace = 100 * time.Millisecond, time.Second, 10 * time.Second
 	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	stop := t0.Add(6 * time.Minute)
-	rng := rand.New(rand.NewPCG(modelSeed, uint64(lambda*1000)))
+	rng := rand.New(rand.NewPCG(seed, uint64(lambda*1000)))
 	var arrivals []time.Time
 	for at := t0; at.Before(stop); at = at.Add(time.Duration(rng.ExpFloat64() / lambda * float64(time.Second))) {
 		arrivals = append(arrivals, at)
@@ -44,6 +45,8 @@ func runModel(t *testing.T, lambda float64, startup time.Duration, adaptive bool
 		all     []float64
 		run     = modelRun{builds: len(arrivals), lowerBound: lambda * startup.Seconds() * stop.Sub(t0).Seconds(), zeroAfterStop: -1}
 		next    int
+		// surplusSince is when the agents began to outnumber the waiting builds and the headroom.
+		surplusSince time.Time
 	)
 	for now := t0; now.Before(stop.Add(Window + time.Minute)); now = now.Add(step) {
 		for ; next < len(arrivals) && !arrivals[next].After(now); next++ {
@@ -71,8 +74,15 @@ func runModel(t *testing.T, lambda float64, startup time.Duration, adaptive bool
 		}
 		n, _ := Desired(spec, now, e)
 		p := Fit([]Load{{Name: "t", Waiting: len(waiting), Free: len(agents), Ready: n}}, Capacity{})[0]
-		if keep := len(waiting) + p.Keep; len(agents) > keep {
-			agents = agents[:keep] // the surplus goes; the ones online soonest stay
+		// Surplus goes once it has lasted releaseGrace, as the controller's release does; the
+		// youngest go, so the ones online soonest stay.
+		switch keep := len(waiting) + p.Keep; {
+		case len(agents) <= keep:
+			surplusSince = time.Time{}
+		case surplusSince.IsZero():
+			surplusSince = now
+		case now.Sub(surplusSince) >= releaseGrace:
+			agents, surplusSince = agents[:keep], time.Time{}
 		}
 		for range p.Demand + p.Headroom {
 			agents = append(agents, now.Add(startup))
@@ -102,8 +112,8 @@ func TestAdaptiveSizingModel(t *testing.T) {
 		{0.5, 1.5},
 		{1, 1.5},
 	} {
-		cold := runModel(t, tt.lambda, startup, false)
-		warm := runModel(t, tt.lambda, startup, true)
+		cold := runModel(t, modelSeed, tt.lambda, startup, false)
+		warm := runModel(t, modelSeed, tt.lambda, startup, true)
 		t.Logf("λ=%.2f/s (%d builds): cold p50 %.1fs p99 %.1fs; warm p50 %.1fs p99 %.1fs (whole run %.1fs), waste %.0f pod-s = %.2f × lower bound %.0f, zero %s after the stop",
 			tt.lambda, warm.builds, cold.p50, cold.p99, warm.p50, warm.p99, warm.p99All, warm.waste, warm.waste/warm.lowerBound, warm.lowerBound, warm.zeroAfterStop)
 		if cold.p50 < startup.Seconds()-1 {
@@ -117,6 +127,43 @@ func TestAdaptiveSizingModel(t *testing.T) {
 		}
 		if warm.zeroAfterStop < 0 || warm.zeroAfterStop > Window {
 			t.Errorf("λ=%.2f: estimate zero %s after arrivals stopped, want within %s", tt.lambda, warm.zeroAfterStop, Window)
+		}
+	}
+}
+
+// TestAdaptiveSizingOverSeeds runs the model with 30 arrival seeds per rate, so the targets hold
+// for the policy and not for one lucky sequence. With L = λ × start-up builds arriving per start-up,
+// the ready agents beyond the start-ups in flight are about ServiceZ·√L, so waste ÷ Little's bound
+// is about ServiceZ/√L: the 1.5 is within reach from L ≈ 4 (0.5 builds/s per template at an
+// 8 s start-up). Below that, a 2 s p99 costs more than 1.5 × the bound, and with ~70 builds after
+// the first minute one burst of arrivals decides a run's p99.
+func TestAdaptiveSizingOverSeeds(t *testing.T) {
+	const startup, seeds = 8 * time.Second, 30
+	for _, tt := range []struct {
+		lambda   float64
+		maxMiss  int     // runs whose p99 may exceed 2 s
+		maxWaste float64 // mean over the runs, × the lower bound
+	}{
+		{0.25, 6, 2.5},
+		{0.5, 1, 1.5},
+		{1, 1, 1.5},
+		{2, 1, 1.5},
+	} {
+		miss, waste, worst := 0, 0.0, 0.0
+		for seed := uint64(1); seed <= seeds; seed++ {
+			r := runModel(t, seed, tt.lambda, startup, true)
+			if r.p99 > 2 {
+				miss++
+			}
+			waste += r.waste / r.lowerBound / seeds
+			worst = max(worst, r.p99)
+		}
+		t.Logf("λ=%.2f/s: p99 > 2 s in %d of %d runs (worst %.1f s), waste %.2f × the lower bound", tt.lambda, miss, seeds, worst, waste)
+		if miss > tt.maxMiss {
+			t.Errorf("λ=%.2f: p99 > 2 s in %d of %d runs, want at most %d", tt.lambda, miss, seeds, tt.maxMiss)
+		}
+		if waste > tt.maxWaste {
+			t.Errorf("λ=%.2f: waste %.2f × the lower bound, want ≤ %.1f", tt.lambda, waste, tt.maxWaste)
 		}
 	}
 }
