@@ -144,13 +144,13 @@ func templatesCheck(ctx context.Context, f *templatesFlags, stdout, stderr io.Wr
 	for _, t := range set.Templates {
 		fmt.Fprintf(stdout, "%s: template %s: %s\n", t.Source, t.Name, describeTemplate(t))
 	}
-	// Risky settings are an administrator's choice: said, not refused. A parent's settings are
-	// reported with each child that merges them.
+	// Risky settings are an administrator's choice, and warm counts above their bounds are cut:
+	// said, not refused. A parent's settings are reported with each child that merges them.
 	for _, t := range set.Templates {
 		if !t.Selectable() {
 			continue
 		}
-		for _, w := range podtemplate.SecurityWarnings(t) {
+		for _, w := range append(podtemplate.SecurityWarnings(t), podtemplate.WarmWarnings(t)...) {
 			fmt.Fprintf(stdout, "warning: %s: template %s: %s\n", t.Source, t.Name, w)
 		}
 	}

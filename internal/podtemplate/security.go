@@ -7,9 +7,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// Warning is a setting of a template that gives its agents, and so every build on them, more power
-// over the node or the cluster than running a build needs. These are administrators' choices (a
-// Docker build may need them), so `templates check` reports them without refusing the template.
+// Warning is a setting of a template that `templates check` reports without refusing the
+// template. Most give its agents, and so every build on them, more power over the node or the
+// cluster than running a build needs (SecurityWarnings): administrators' choices, since a Docker
+// build may need them. WarnWarmBound says a warm count is cut by its bound (WarmWarnings).
 type Warning struct {
 	Kind  WarningKind
 	Field string // path in the merged pod, e.g. pod.spec.containers[dind].securityContext.privileged
@@ -26,6 +27,7 @@ const (
 	WarnHostNamespace    WarningKind = "hostNamespace"
 	WarnHostPath         WarningKind = "hostPath"
 	WarnDockerWithoutTLS WarningKind = "dockerWithoutTLS"
+	WarnWarmBound        WarningKind = "warmBound"
 )
 
 func (w Warning) String() string { return w.Field + ": " + w.Msg }

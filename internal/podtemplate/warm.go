@@ -28,7 +28,10 @@ type warmScheduleIn struct {
 	Idle     *int      `json:"idle"`
 }
 
-// finishWarm applies the warm block's defaults and validates it against the template's maxAgents.
+// finishWarm applies the warm block's defaults and validates it. Counts above the bounds are not
+// errors: maxIdle is the bound "from every source" (warm.Desired takes the minimum) and maxAgents
+// bounds every live agent (warm.Fit), so such a block works as written and WarmWarnings says what
+// the bounds cut.
 // The result is nil when the block wants no ready agent at all (no block, or nothing in it), so
 // that nil means exactly the behaviour without warm.
 func finishWarm(r *rawTemplate, in *warmSpecIn, maxAgents int) (*warm.Spec, []*fieldError) {
@@ -40,24 +43,16 @@ func finishWarm(r *rawTemplate, in *warmSpecIn, maxAgents int) (*warm.Spec, []*f
 		errs = append(errs, warmErrorf(r, sub, format, args...))
 	}
 	s := &warm.Spec{MaxIdle: maxAgents, MaxIdleTime: warm.DefaultMaxIdleTime}
-	maxIdleNote := fmt.Sprintf(" (maxIdle, left out, is the template's maxAgents %d)", maxAgents)
 	if in.MaxIdle != nil {
-		maxIdleNote = ""
 		s.MaxIdle = *in.MaxIdle
-		switch {
-		case s.MaxIdle < 1:
+		if s.MaxIdle < 1 {
 			errorf("maxIdle", "must be at least 1, got %d (leave warm out to keep no ready agents)", s.MaxIdle)
-		case s.MaxIdle > maxAgents:
-			errorf("maxIdle", "%d is above the template's maxAgents %d: ready agents count against it", s.MaxIdle, maxAgents)
 		}
 	}
 	if in.Idle != nil {
 		s.Idle = *in.Idle
-		switch {
-		case s.Idle < 0:
+		if s.Idle < 0 {
 			errorf("idle", "must be at least 0, got %d", s.Idle)
-		case s.Idle > s.MaxIdle:
-			errorf("idle", "%d is above maxIdle %d%s", s.Idle, s.MaxIdle, maxIdleNote)
 		}
 	}
 	if in.MaxIdleTime != nil {
@@ -111,9 +106,6 @@ func finishWarm(r *rawTemplate, in *warmSpecIn, maxAgents int) (*warm.Spec, []*f
 			errorf(sub, "%v", err)
 			continue
 		}
-		if parsed.Idle > s.MaxIdle {
-			errorf(sub+".idle", "%d is above maxIdle %d%s", parsed.Idle, s.MaxIdle, maxIdleNote)
-		}
 		s.Schedules = append(s.Schedules, parsed)
 	}
 	if len(errs) > 0 {
@@ -134,4 +126,30 @@ func warmErrorf(r *rawTemplate, sub, format string, args ...any) *fieldError {
 		return r.errorf("warm."+sub, "%s", msg)
 	}
 	return r.errorf("inheritFrom", "warm.%s: %s (warm inherited)", sub, msg)
+}
+
+// WarmWarnings says where t's warm block asks for more ready agents than its bounds allow: an idle
+// count or a schedule's idle above maxIdle, or maxIdle above maxAgents. The block is used as
+// written, each count cut to its bound, so a copied block works in a smaller template.
+func WarmWarnings(t *Template) []Warning {
+	s := t.Warm
+	if s == nil {
+		return nil
+	}
+	var out []Warning
+	add := func(field, format string, args ...any) {
+		out = append(out, Warning{Kind: WarnWarmBound, Field: "warm." + field, Msg: fmt.Sprintf(format, args...)})
+	}
+	if s.MaxIdle > t.MaxAgents {
+		add("maxIdle", "%d is above maxAgents %d: ready agents count against maxAgents, so at most %d are kept, fewer while builds run", s.MaxIdle, t.MaxAgents, t.MaxAgents)
+	}
+	if s.Idle > s.MaxIdle {
+		add("idle", "%d is above maxIdle %d: %d are kept", s.Idle, s.MaxIdle, s.MaxIdle)
+	}
+	for i, sc := range s.Schedules {
+		if sc.Idle > s.MaxIdle {
+			add(fmt.Sprintf("schedules[%d].idle", i), "%d is above maxIdle %d: %d are kept while it is active", sc.Idle, s.MaxIdle, s.MaxIdle)
+		}
+	}
+	return out
 }

@@ -130,12 +130,6 @@ func TestParseWarmErrors(t *testing.T) {
 			`t.yaml:5: templates[0].warm.maxIdleTime: invalid value 30: want a duration such as "5m" or "1h30m"`},
 		{"negative idle", minimal + "    warm:\n      idle: -1\n",
 			"t.yaml:5: templates[0].warm.idle: must be at least 0, got -1"},
-		{"idle above maxIdle", minimal + "    warm:\n      idle: 4\n      maxIdle: 3\n",
-			"t.yaml:5: templates[0].warm.idle: 4 is above maxIdle 3"},
-		{"idle above maxAgents by default", minimal + "    maxAgents: 2\n    warm:\n      idle: 4\n",
-			"t.yaml:6: templates[0].warm.idle: 4 is above maxIdle 2 (maxIdle, left out, is the template's maxAgents 2)"},
-		{"maxIdle above maxAgents", minimal + "    warm:\n      maxIdle: 11\n",
-			"t.yaml:5: templates[0].warm.maxIdle: 11 is above the template's maxAgents 10: ready agents count against it"},
 		{"maxIdle zero", minimal + "    warm:\n      maxIdle: 0\n",
 			"t.yaml:5: templates[0].warm.maxIdle: must be at least 1, got 0 (leave warm out to keep no ready agents)"},
 		{"maxIdleTime zero", minimal + "    warm:\n      idle: 1\n      maxIdleTime: 0s\n",
@@ -152,14 +146,10 @@ func TestParseWarmErrors(t *testing.T) {
 			"t.yaml:6: templates[0].warm.schedules[0].timezone: must not be empty (leave it out for UTC)"},
 		{"duration zero", minimal + "    warm:\n      schedules:\n        - cron: '0 8 * * *'\n          duration: 0s\n          idle: 1\n",
 			"t.yaml:7: templates[0].warm.schedules[0].duration: must be positive, got 0s"},
-		{"schedule idle above maxIdle", minimal + "    warm:\n      maxIdle: 5\n      schedules:\n        - cron: '0 8 * * *'\n          duration: 1h\n          idle: 6\n",
-			"t.yaml:9: templates[0].warm.schedules[0].idle: 6 is above maxIdle 5"},
 		{"schedule fields required", minimal + "    warm:\n      schedules:\n        - timezone: UTC\n",
 			"t.yaml:6: templates[0].warm.schedules[0].cron: required: a five-field cron schedule such as \"0 8 * * 1-5\"\n" +
 				"t.yaml:6: templates[0].warm.schedules[0].duration: required: how long each start lasts, such as \"10h\"\n" +
 				"t.yaml:6: templates[0].warm.schedules[0].idle: required: the ready agents kept while it lasts"},
-		{"inherited block too large for the child's maxAgents", "templates:\n  - name: base\n    warm: {idle: 5}\n  - name: small\n    labels: [s]\n    inheritFrom: [base]\n    maxAgents: 3\n",
-			"t.yaml:6: templates[1].inheritFrom: warm.idle: 5 is above maxIdle 3 (maxIdle, left out, is the template's maxAgents 3) (warm inherited)"},
 		{"an invalid parent block fails its children too", "templates:\n  - name: base\n    warm: {idle: -1}\n  - name: child\n    labels: [c]\n    inheritFrom: [base]\n",
 			"t.yaml:3: templates[0].warm.idle: must be at least 0, got -1\n" +
 				"t.yaml:6: templates[1].inheritFrom: warm.idle: must be at least 0, got -1 (warm inherited)"},
@@ -217,4 +207,46 @@ func FuzzParseWarm(f *testing.F) {
 			t.Fatalf("Desired = %d above maxIdle %d", n, w.MaxIdle)
 		}
 	})
+}
+
+// Counts above their bounds are used as written and cut (Desired takes the minimum, Fit the
+// template cap): a block copied into a smaller template works, and `templates check` says so.
+func TestWarmCountsAboveTheirBoundsAreWarnings(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{"idle above maxIdle", minimal + "    warm:\n      idle: 4\n      maxIdle: 3\n",
+			[]string{"warm.idle: 4 is above maxIdle 3: 3 are kept"}},
+		{"idle above maxAgents by default", minimal + "    maxAgents: 2\n    warm:\n      idle: 4\n",
+			[]string{"warm.idle: 4 is above maxIdle 2: 2 are kept"}},
+		{"maxIdle above maxAgents", minimal + "    warm:\n      maxIdle: 11\n      idle: 1\n",
+			[]string{"warm.maxIdle: 11 is above maxAgents 10: ready agents count against maxAgents, so at most 10 are kept, fewer while builds run"}},
+		{"schedule idle above maxIdle", minimal + "    warm:\n      maxIdle: 5\n      schedules:\n        - cron: '0 8 * * *'\n          duration: 1h\n          idle: 6\n",
+			[]string{"warm.schedules[0].idle: 6 is above maxIdle 5: 5 are kept while it is active"}},
+		{"inherited block in a smaller child", "templates:\n  - name: base\n    warm: {idle: 5}\n  - name: small\n    labels: [s]\n    inheritFrom: [base]\n    maxAgents: 3\n",
+			[]string{"warm.idle: 5 is above maxIdle 3: 3 are kept"}},
+		{"within the bounds", minimal + "    warm:\n      idle: 2\n      maxIdle: 10\n", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			set, err := Parse("t.yaml", []byte(tt.yaml))
+			if err != nil {
+				t.Fatalf("Parse: %v, want the block accepted", err)
+			}
+			tmpl := set.Templates[len(set.Templates)-1]
+			var got []string
+			for _, w := range WarmWarnings(tmpl) {
+				got = append(got, w.String())
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("warnings (-want +got):\n%s", diff)
+			}
+			// Used as written: what is wanted is cut to the bound, not refused.
+			if n, _ := warm.Desired(tmpl.Warm, time.Now(), warm.Estimate{}); n > tmpl.Warm.MaxIdle {
+				t.Errorf("Desired = %d, above maxIdle %d", n, tmpl.Warm.MaxIdle)
+			}
+		})
+	}
 }

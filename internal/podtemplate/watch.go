@@ -55,7 +55,19 @@ func NewWatcherWith(path string, logger *zap.Logger, opts Options) (*Watcher, er
 	}
 	w.current.Store(set)
 	w.digest = digest
+	w.warn(set)
 	return w, nil
+}
+
+// warn logs, once per load, what `templates check` reports without refusing: warm counts cut by
+// their bounds. (Risky pod settings are left to `templates check`: they are deliberate.)
+func (w *Watcher) warn(set *Set) {
+	for _, t := range set.Templates {
+		for _, wn := range WarmWarnings(t) {
+			w.logger.Warn("warm block cut by its bounds", zap.String("template", t.Name), zap.String("source", t.Source),
+				zap.String("field", wn.Field), zap.String("problem", wn.Msg))
+		}
+	}
 }
 
 // Current returns the last valid Set.
@@ -104,6 +116,7 @@ func (w *Watcher) check() {
 		names = append(names, t.Name)
 	}
 	w.logger.Info("reloaded pod templates", zap.String("path", w.path), zap.Strings("templates", names))
+	w.warn(set)
 }
 
 // filesDigest hashes the names and contents of the files Load would read.
