@@ -37,6 +37,10 @@ func TestDesired(t *testing.T) {
 		{"maxIdle caps a schedule", &Spec{MaxIdle: 4, Schedules: []Schedule{workdays}}, mondayMorning, Estimate{}, result{4, SourceSchedule}},
 		{"tie: idle is named", &Spec{Idle: 6, MaxIdle: 10, Schedules: []Schedule{workdays}, Adaptive: true}, mondayMorning, Estimate{Count: 6}, result{6, SourceIdle}},
 		{"adaptive decayed to zero", &Spec{MaxIdle: 10, Adaptive: true}, mondayMorning, Estimate{}, result{0, SourceNone}},
+		{"adaptive with a build within maxIdleTime", &Spec{MaxIdle: 10, MaxIdleTime: 5 * time.Minute, Adaptive: true}, mondayMorning,
+			Estimate{Count: 2, Last: mondayMorning.Add(-5*time.Minute + time.Second)}, result{2, SourceAdaptive}},
+		{"adaptive keeps none after maxIdleTime without a build", &Spec{Idle: 1, MaxIdle: 10, MaxIdleTime: 5 * time.Minute, Adaptive: true}, mondayMorning,
+			Estimate{Count: 2, Last: mondayMorning.Add(-5 * time.Minute)}, result{1, SourceIdle}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -54,6 +54,7 @@ type Estimate struct {
 	Startup time.Duration // median of the recent start-up times (created → agent online); 0 until one is measured
 	Mean    float64       // Rate × Startup: builds that arrive while one agent starts (Little's law)
 	Count   int           // ready agents to keep: ⌈Mean + ServiceZ·√Mean⌉, 0 when Mean is 0
+	Last    time.Time     // the latest arrival in the window; zero when there is none
 }
 
 func bucketOf(t time.Time) int64 { return t.UnixNano() / int64(bucketWidth) }
@@ -129,6 +130,7 @@ func (e Estimator) Estimate(now time.Time) Estimate {
 	if e.total == 0 {
 		return est
 	}
+	est.Last = e.last
 	// The window's buckets cover from the start of the oldest one to now; while demand is younger
 	// than that, only since it began.
 	span := now.Sub(time.Unix(0, (e.head-int64(buckets)+1)*int64(bucketWidth)))

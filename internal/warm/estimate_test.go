@@ -105,10 +105,29 @@ func TestEstimate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := tt.e().Estimate(tt.now)
-			if diff := cmp.Diff(tt.want, got, approx); diff != "" {
+			if diff := cmp.Diff(tt.want, got, approx, cmpopts.IgnoreFields(Estimate{}, "Last")); diff != "" {
 				t.Errorf("Estimate (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// Last is the latest arrival while the window holds one, for Desired's maxIdleTime rule.
+func TestEstimateLast(t *testing.T) {
+	t0 := mustTime(t, "2026-12-01T10:00:00Z")
+	e := steady(Estimator{}, t0, t0.Add(time.Minute), 2*time.Second)
+	for _, tt := range []struct {
+		name string
+		now  time.Time
+		want time.Time
+	}{
+		{"during arrivals", t0.Add(time.Minute), t0.Add(58 * time.Second)},
+		{"in the silence after them", t0.Add(5 * time.Minute), t0.Add(58 * time.Second)},
+		{"once the window is empty", t0.Add(time.Minute + Window), time.Time{}},
+	} {
+		if got := e.Estimate(tt.now).Last; !got.Equal(tt.want) {
+			t.Errorf("%s: Last = %s, want %s", tt.name, got, tt.want)
+		}
 	}
 }
 

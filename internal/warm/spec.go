@@ -48,6 +48,10 @@ const (
 // Desired is the number of ready agents the template wants at now: min(MaxIdle, max(Idle, every
 // active schedule's Idle, est.Count when Adaptive)), and the source of the largest term. On a tie
 // the steadier source is named: idle before schedule before adaptive. A nil spec wants none.
+//
+// The adaptive term counts only while a build arrived within MaxIdleTime: after a longer silence
+// an agent kept for the forecast would wait out its maxIdleTime unused, and ready agents go back
+// to 0 within maxIdleTime of the last arrival even when it is shorter than the estimate's Window.
 func Desired(s *Spec, now time.Time, est Estimate) (int, Source) {
 	if s == nil {
 		return 0, SourceNone
@@ -58,7 +62,7 @@ func Desired(s *Spec, now time.Time, est Estimate) (int, Source) {
 			n, src = sc.Idle, SourceSchedule
 		}
 	}
-	if s.Adaptive && est.Count > n {
+	if s.Adaptive && est.Count > n && (s.MaxIdleTime <= 0 || now.Sub(est.Last) < s.MaxIdleTime) {
 		n, src = est.Count, SourceAdaptive
 	}
 	n = min(n, s.MaxIdle)
