@@ -241,11 +241,7 @@ func (p *Plane) latencyRun(ctx context.Context, o BenchOptions, seed uint64) (La
 		return LatencyRun{}, err
 	}
 	defer w.Close()
-	proc, err := w.StartProvisioner("provisioner", nil)
-	if err != nil {
-		return LatencyRun{}, err
-	}
-	if err := proc.WaitReady(ctx, 2*time.Minute); err != nil {
+	if _, err := w.StartReadyProvisioner(ctx); err != nil {
 		return LatencyRun{}, err
 	}
 	builds := w.NewJobs(sc.LatencyBuilds, labels, sc.LatencyDuration)
@@ -324,11 +320,7 @@ func (p *Plane) burstRun(ctx context.Context, o BenchOptions, provisionerFirst b
 		}
 		defer w.Close()
 		builds := w.NewJobs(n, []string{"burst"}, time.Minute)
-		proc, err := w.StartProvisioner("provisioner", nil)
-		if err != nil {
-			return err
-		}
-		if err := proc.WaitReady(ctx, 2*time.Minute); err != nil {
+		if _, err := w.StartReadyProvisioner(ctx); err != nil {
 			return err
 		}
 		begin := time.Now()
@@ -448,11 +440,8 @@ func (p *Plane) costRun(ctx context.Context, o BenchOptions, r *BenchReport) err
 	defer w.Close()
 	unserved := w.NewJobs(maxQueued, []string{"nobody-serves-this"}, time.Second)
 	agents := w.NewJobs(maxAgents, []string{"cost"}, time.Hour)
-	proc, err := w.StartProvisioner("provisioner", nil)
+	proc, err := w.StartReadyProvisioner(ctx)
 	if err != nil {
-		return err
-	}
-	if err := proc.WaitReady(ctx, 2*time.Minute); err != nil {
 		return err
 	}
 	settle := func() { waitfor.Duration(ctx, 3*o.PollInterval) }

@@ -113,11 +113,7 @@ func (p *Plane) warmRun(ctx context.Context, o BenchOptions, sc WarmScale, warmO
 		return WarmRun{}, err
 	}
 	defer w.Close()
-	proc, err := w.StartProvisioner("provisioner", nil)
-	if err != nil {
-		return WarmRun{}, err
-	}
-	if err := proc.WaitReady(ctx, 2*time.Minute); err != nil {
+	if _, err := w.StartReadyProvisioner(ctx); err != nil {
 		return WarmRun{}, err
 	}
 	builds := w.NewJobs(sc.Builds, labels, sc.BuildDuration)

@@ -360,11 +360,7 @@ func (p *Plane) chaosJenkins(ctx context.Context, sc ChaosScale, rng *rand.Rand,
 	}
 	defer w.Close()
 	defer fp.srv.Close()
-	proc, err := w.StartProvisioner("provisioner", nil)
-	if err != nil {
-		return err
-	}
-	if err := proc.WaitReady(ctx, 2*time.Minute); err != nil {
+	if _, err := w.StartReadyProvisioner(ctx); err != nil {
 		return err
 	}
 	// The provisioner's requests only: the agents' own connections are the agents' business, and
@@ -400,11 +396,8 @@ func (p *Plane) chaosRestart(ctx context.Context, sc ChaosScale, rng *rand.Rand,
 		return err
 	}
 	defer w.Close()
-	proc, err := w.StartProvisioner("provisioner", nil)
+	proc, err := w.StartReadyProvisioner(ctx)
 	if err != nil {
-		return err
-	}
-	if err := proc.WaitReady(ctx, 2*time.Minute); err != nil {
 		return err
 	}
 	_, labels := chaosTemplates(sc)
@@ -457,11 +450,8 @@ func (p *Plane) chaosAPIServer(ctx context.Context, sc ChaosScale, rng *rand.Ran
 		return err
 	}
 	defer w.Close()
-	proc, err := w.StartProvisioner("provisioner", nil)
+	proc, err := w.StartReadyProvisioner(ctx)
 	if err != nil {
-		return err
-	}
-	if err := proc.WaitReady(ctx, 2*time.Minute); err != nil {
 		return err
 	}
 	return w.runBuilds(ctx, sc, sc.RestartBuild, rng, run, func(arrivals time.Duration) error {
@@ -509,11 +499,8 @@ func (p *Plane) chaosQuota(ctx context.Context, sc ChaosScale, rng *rand.Rand, r
 			return fmt.Errorf("the quota controller did not fill in the quota's status within a minute")
 		}
 	}
-	proc, err := w.StartProvisioner("provisioner", nil)
+	proc, err := w.StartReadyProvisioner(ctx)
 	if err != nil {
-		return err
-	}
-	if err := proc.WaitReady(ctx, 2*time.Minute); err != nil {
 		return err
 	}
 	// The builds all wait at once, as in the issue: queue them in one go.

@@ -184,6 +184,19 @@ func (w *World) StartSimulator() {
 	go func() { _ = w.Sim.Run(w.ctx) }()
 }
 
+// StartReadyProvisioner starts the world's one provisioner, named "provisioner", with the world's
+// settings, and waits up to two minutes for it to be ready.
+func (w *World) StartReadyProvisioner(ctx context.Context) (*Proc, error) {
+	proc, err := w.StartProvisioner("provisioner", nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := proc.WaitReady(ctx, 2*time.Minute); err != nil {
+		return nil, err
+	}
+	return proc, nil
+}
+
 // StartProvisioner starts one provisioner process with the world's settings plus extra.
 func (w *World) StartProvisioner(name string, extra map[string]string) (*Proc, error) {
 	env := maps.Clone(w.env)
