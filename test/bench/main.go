@@ -30,6 +30,7 @@ func main() {
 	only := flag.String("only", "", "comma-separated scenarios to run (latency, burst, cost, warm); empty: all")
 	warmBuilds := flag.Int("warm-builds", harness.DefaultWarmScale.Builds, "builds in each side of the ready-agent scenario")
 	warmRate := flag.Float64("warm-rate", harness.DefaultWarmScale.Rate, "arrivals per second over both templates in the ready-agent scenario")
+	warmBlock := flag.String("warm-block", harness.DefaultWarmScale.Warm, "the warm block of both templates in the warm side of the ready-agent scenario")
 	warmDrain := flag.Duration("warm-drain", harness.DefaultWarmScale.Drain, "how long the warm side waits for its ready agents to go")
 	kueue := flag.Bool("kueue", false, "run only the Kueue sharing comparison (needs KUEUE_ASSETS: make kueue); writes kueue.md and kueue.json")
 	flag.Parse()
@@ -58,7 +59,7 @@ func main() {
 	}
 	opts := harness.BenchOptions{Scale: sc, PollInterval: *poll, KubeQPS: *qps, KubeBurst: *kburst, Seed: *seed, Only: map[string]bool{}}
 	opts.Warm = harness.DefaultWarmScale
-	opts.Warm.Builds, opts.Warm.Drain, opts.Warm.Rate = *warmBuilds, *warmDrain, *warmRate
+	opts.Warm.Builds, opts.Warm.Drain, opts.Warm.Rate, opts.Warm.Warm = *warmBuilds, *warmDrain, *warmRate, *warmBlock
 	for s := range strings.SplitSeq(*only, ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			opts.Only[s] = true

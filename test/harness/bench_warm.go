@@ -2,15 +2,20 @@ package harness
 
 import (
 	"context"
+	"encoding/csv"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/jenkins-agent-provisioner/provisioner/internal/jenkins/jenkinstest"
 	"github.com/jenkins-agent-provisioner/provisioner/internal/nodesim"
 	"github.com/jenkins-agent-provisioner/provisioner/internal/waitfor"
 )
@@ -196,6 +201,9 @@ func (p *Plane) warmRun(ctx context.Context, o BenchOptions, sc WarmScale, warmO
 		during += overlap(on, until, begin, arrivalsEnd)
 		steady += overlap(on, until, steadyFrom, arrivalsEnd)
 	}
+	if err := writeBuildTrace(filepath.Join(w.Dir, "builds.csv"), begin, w.Jenkins.Builds(), online, w.Pods); err != nil {
+		p.Log.Warn("bench: build trace", zap.Error(err))
+	}
 	sort.Slice(startUps, func(i, j int) bool { return startUps[i] < startUps[j] })
 	run.PodsMade = made
 	run.QueuedToStarted = percentiles(toStart)
@@ -242,4 +250,36 @@ func (f WarmFigures) Markdown() string {
 			r.WasteDuringArrivals, r.WasteSteady, r.WastePerBuild, r.LowerBoundPerBuild, ratio, r.PodsMade, zero, invariantsWord(r.Invariants))
 	}
 	return b.String()
+}
+
+// writeBuildTrace writes one row per build, times in seconds from the first arrival, so a run's
+// slow builds can be looked at after the fact: when they were queued, how long they waited, and
+// when the pod they ran on was made and came online.
+func writeBuildTrace(path string, begin time.Time, builds []jenkinstest.BuildRecord, online map[string]time.Time, pods *PodTracker) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	cw := csv.NewWriter(f)
+	at := func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return strconv.FormatFloat(t.Sub(begin).Seconds(), 'f', 3, 64)
+	}
+	_ = cw.Write([]string{"job", "queued", "waited", "node", "podCreated", "agentOnline"})
+	sort.Slice(builds, func(i, j int) bool { return builds[i].Queued.Before(builds[j].Queued) })
+	for _, b := range builds {
+		var created time.Time
+		if pt, ok := pods.Get(b.Node); ok {
+			created = pt.Added
+		}
+		_ = cw.Write([]string{b.Job, at(b.Queued), strconv.FormatFloat(b.Started.Sub(b.Queued).Seconds(), 'f', 3, 64), b.Node, at(created), at(online[b.Node])})
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
