@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/jenkins-agent-provisioner/provisioner/internal/jenkins"
+	"github.com/jenkins-agent-provisioner/provisioner/internal/podtemplate"
 	"github.com/jenkins-agent-provisioner/provisioner/internal/warm"
 )
 
@@ -86,9 +88,12 @@ type warmPlan struct {
 	expired map[string]bool
 }
 
-// learn feeds the Estimators: each queue item first seen for a template is an arrival, each agent
-// first seen online a start-up time (created → online, bounded by the connect timeout so an old
-// busy agent seen after a restart is no sample).
+// learn feeds the Estimators: each build of a template is one arrival, counted when it is first
+// seen, waiting in the queue or already running on one of the template's agents (Jenkins hands a
+// build to an idle agent within milliseconds, so under load many are never seen queued by a poll;
+// counting only the queue would underrate demand exactly when ready agents serve it well). Each
+// agent first seen online is a start-up time (created → online, bounded by the connect timeout so
+// an old busy agent seen after a restart is no sample).
 func (d *Decision) learn(w *world, waiting served, cfg DecideConfig, now time.Time) {
 	adaptive := func(name string) bool {
 		t, ok := w.snap.Templates.Get(name)
@@ -101,10 +106,22 @@ func (d *Decision) learn(w *world, waiting served, cfg DecideConfig, now time.Ti
 		for _, q := range list {
 			if d.Memory.once("arrived/"+strconv.FormatInt(q.QueueID, 10), now) {
 				d.Memory.Estimators[name] = d.Memory.Estimators[name].Arrived(now)
+				if q.TaskURL != "" {
+					d.Memory.Seen[queuedTaskKey(q.TaskURL)] = now
+				}
 			}
 		}
 	}
+	// The first decision after a start sees every running build as started: those arrived before,
+	// not now.
+	_, running := d.Memory.Seen[learnedKey]
+	if w.snap.Templates != nil && slices.ContainsFunc(w.snap.Templates.Templates, func(t *podtemplate.Template) bool { return t.Warm != nil && t.Warm.Adaptive }) {
+		d.Memory.Seen[learnedKey] = now
+	}
 	for _, n := range d.Notices {
+		if n.Kind == NoticeBuildStarted && running && adaptive(n.Template) && !d.Memory.countedQueued(n.Build) {
+			d.Memory.Estimators[n.Template] = d.Memory.Estimators[n.Template].Arrived(now)
+		}
 		if n.Kind != NoticeOnline || n.Pod == nil || !adaptive(n.Template) {
 			continue
 		}
@@ -112,6 +129,36 @@ func (d *Decision) learn(w *world, waiting served, cfg DecideConfig, now time.Ti
 			d.Memory.Estimators[n.Template] = d.Memory.Estimators[n.Template].Started(s)
 		}
 	}
+}
+
+// learnedKey records that learn has run before in this process's memory.
+const learnedKey = "learned"
+
+// queuedTaskKey marks a task whose queue item was counted as an arrival, until its build starts.
+func queuedTaskKey(taskURL string) string { return "queuedTask/" + taskURL }
+
+// countedQueued reports whether the build at buildURL was already counted as an arrival while it
+// waited, and forgets that record so the job's next build counts again. A queue item's task is the
+// job for a freestyle build (job/J/ for the run job/J/N/) and the run itself for a pipeline's node
+// block (ExecutorStepExecution.PlaceholderTask, whose executable's URL is the run's).
+func (m *Memory) countedQueued(buildURL string) bool {
+	for _, u := range []string{buildURL, parentURL(buildURL)} {
+		if _, ok := m.Seen[queuedTaskKey(u)]; ok && u != "" {
+			delete(m.Seen, queuedTaskKey(u))
+			return true
+		}
+	}
+	return false
+}
+
+// parentURL is u without its last path segment: job/J/ for job/J/N/.
+func parentURL(u string) string {
+	t := strings.TrimSuffix(u, "/")
+	i := strings.LastIndex(t, "/")
+	if i < 0 {
+		return ""
+	}
+	return t[:i+1]
 }
 
 // planWarm sizes every template's headroom and fits it with the demand into the caps.

@@ -1,6 +1,8 @@
 package lifecycle
 
 import (
+	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -210,5 +212,68 @@ func TestDecideAdaptiveLearns(t *testing.T) {
 	d = Decide(w.snap, mem, testDecideConfig, later)
 	if len(d.Warm) != 1 || d.Warm[0].Desired != 0 {
 		t.Errorf("warm after silence = %+v, want 0", d.Warm)
+	}
+}
+
+// Builds that Jenkins hands to an idle agent between two polls are never seen queued; they are
+// arrivals all the same. A build seen queued and then running counts once, and the running builds
+// the first decision after a start finds arrived before it.
+func TestDecideAdaptiveCountsBuildsNeverSeenQueued(t *testing.T) {
+	spec := &warm.Spec{MaxIdle: 20, MaxIdleTime: 30 * time.Minute, Adaptive: true}
+	runningOn := func(url string) func(*jenkins.Computer) {
+		return func(c *jenkins.Computer) {
+			building(c)
+			c.Executors[0].Build.URL = url
+		}
+	}
+	rateAfter := func(t *testing.T, polls func(i int) *testWorld) float64 {
+		t.Helper()
+		mem := NewMemory()
+		now := t0
+		var d Decision
+		for i := range 60 {
+			now = t0.Add(time.Duration(i) * time.Second)
+			w := polls(i)
+			w.snap.At = now
+			d = Decide(w.snap, mem, testDecideConfig, now)
+			mem = d.Memory
+		}
+		if len(d.Warm) != 1 {
+			t.Fatalf("warm = %+v, want the maven template", d.Warm)
+		}
+		return d.Warm[0].Estimate.Rate
+	}
+	job := func(i int) string { return fmt.Sprintf("http://j/job/j%02d/", i) }
+	tests := []struct {
+		name  string
+		polls func(i int) *testWorld
+		want  float64 // builds per second
+	}{
+		{"every build seen only running", func(i int) *testWorld {
+			return warmWorld(spec).agent(fmt.Sprintf("maven-%02d", i), "maven", 10*time.Second, runningOn(job(i)+"1/"))
+		}, 59.0 / 60}, // the first poll's running build arrived before the provisioner looked
+		{"every build seen queued, then running: counted once", func(i int) *testWorld {
+			w := warmWorld(spec).demand(jenkins.Demand{QueueID: int64(i + 1), Label: "maven", Kind: jenkins.KindFreestyle, TaskURL: job(i), InQueueSince: t0})
+			if i > 0 {
+				w.agent(fmt.Sprintf("maven-%02d", i-1), "maven", 10*time.Second, runningOn(job(i-1)+"1/"))
+			}
+			return w
+		}, 1},
+		{"a pipeline's node block seen queued, then running on its run's URL: counted once", func(i int) *testWorld {
+			run := job(i) + "7/"
+			w := warmWorld(spec).demand(jenkins.Demand{QueueID: int64(i + 1), Label: "maven", Kind: jenkins.KindPipeline, TaskURL: run, InQueueSince: t0})
+			if i > 0 {
+				w.agent(fmt.Sprintf("maven-%02d", i-1), "maven", 10*time.Second, runningOn(job(i-1)+"7/"))
+			}
+			return w
+		}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// The estimator takes the rate over at least a minute, so 60 arrivals in 60 s are 1/s.
+			if got := rateAfter(t, tt.polls); math.Abs(got-tt.want) > 0.02 {
+				t.Errorf("arrival rate = %.3f/s, want %.3f/s", got, tt.want)
+			}
+		})
 	}
 }
