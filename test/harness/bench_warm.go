@@ -32,9 +32,11 @@ type WarmScale struct {
 	Warm  string        `json:"warm"` // the warm block of both templates in the warm run
 }
 
-// DefaultWarmScale is the issue's: builds of about 20 s, 8 s start-up, a few minutes of arrivals.
-var DefaultWarmScale = WarmScale{Builds: 120, Rate: 0.5, BuildDuration: 20 * time.Second, StartUp: 8 * time.Second,
-	Drain: 11 * time.Minute, Warm: "{adaptive: true, maxIdle: 20}"}
+// DefaultWarmScale is the issue's: builds of about 20 s, 8 s start-up, five minutes of arrivals
+// at 1 build/s (four per start-up per template). A maxIdleTime of 2 minutes lets the drain show the
+// ready agents going within it instead of waiting out the estimate's 10-minute window.
+var DefaultWarmScale = WarmScale{Builds: 300, Rate: 1, BuildDuration: 20 * time.Second, StartUp: 8 * time.Second,
+	Drain: 4 * time.Minute, Warm: "{adaptive: true, maxIdle: 20, maxIdleTime: 2m}"}
 
 // SmokeWarmScale is what the smoke scale runs: seconds, not minutes (its drain is too short for the
 // estimate to decay, which the report then says).
@@ -141,7 +143,8 @@ func (p *Plane) warmRun(ctx context.Context, o BenchOptions, sc WarmScale, warmO
 		}
 	}
 	run := WarmRun{Warm: warmOn, Builds: len(builds), ArrivalSeconds: round4(arrivalSpan.Seconds()), ZeroAfterStop: -1}
-	// The ready agents go once the estimate decays (one window after the last arrival).
+	// The ready agents go once the estimate decays: one window after the last arrival, or the
+	// warm block's maxIdleTime if that is shorter.
 	drain := time.Minute
 	if warmOn {
 		drain = sc.Drain
