@@ -229,10 +229,9 @@ func TestDecideAdaptiveCountsBuildsNeverSeenQueued(t *testing.T) {
 	rateAfter := func(t *testing.T, polls func(i int) *testWorld) float64 {
 		t.Helper()
 		mem := NewMemory()
-		now := t0
 		var d Decision
 		for i := range 60 {
-			now = t0.Add(time.Duration(i) * time.Second)
+			now := t0.Add(time.Duration(i) * time.Second)
 			w := polls(i)
 			w.snap.At = now
 			d = Decide(w.snap, mem, testDecideConfig, now)
