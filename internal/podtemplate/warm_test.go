@@ -212,22 +212,25 @@ func FuzzParseWarm(f *testing.F) {
 // Counts above their bounds are used as written and cut (Desired takes the minimum, Fit the
 // template cap): a block copied into a smaller template works, and `templates check` says so.
 func TestWarmCountsAboveTheirBoundsAreWarnings(t *testing.T) {
+	// At 08:30 UTC the schedules below (08:00 for an hour) are active.
+	at := time.Date(2026, 12, 1, 8, 30, 0, 0, time.UTC)
 	tests := []struct {
-		name string
-		yaml string
-		want []string
+		name    string
+		yaml    string
+		want    []string
+		desired int // ready agents wanted at at: the count cut to its bound
 	}{
 		{"idle above maxIdle", minimal + "    warm:\n      idle: 4\n      maxIdle: 3\n",
-			[]string{"warm.idle: 4 is above maxIdle 3: 3 are kept"}},
+			[]string{"warm.idle: 4 is above maxIdle 3: 3 are kept"}, 3},
 		{"idle above maxAgents by default", minimal + "    maxAgents: 2\n    warm:\n      idle: 4\n",
-			[]string{"warm.idle: 4 is above maxIdle 2: 2 are kept"}},
+			[]string{"warm.idle: 4 is above maxIdle 2: 2 are kept"}, 2},
 		{"maxIdle above maxAgents", minimal + "    warm:\n      maxIdle: 11\n      idle: 1\n",
-			[]string{"warm.maxIdle: 11 is above maxAgents 10: ready agents count against maxAgents, so at most 10 are kept, fewer while builds run"}},
+			[]string{"warm.maxIdle: 11 is above maxAgents 10: ready agents count against maxAgents, so at most 10 are kept, fewer while builds run"}, 1},
 		{"schedule idle above maxIdle", minimal + "    warm:\n      maxIdle: 5\n      schedules:\n        - cron: '0 8 * * *'\n          duration: 1h\n          idle: 6\n",
-			[]string{"warm.schedules[0].idle: 6 is above maxIdle 5: 5 are kept while it is active"}},
+			[]string{"warm.schedules[0].idle: 6 is above maxIdle 5: 5 are kept while it is active"}, 5},
 		{"inherited block in a smaller child", "templates:\n  - name: base\n    warm: {idle: 5}\n  - name: small\n    labels: [s]\n    inheritFrom: [base]\n    maxAgents: 3\n",
-			[]string{"warm.idle: 5 is above maxIdle 3: 3 are kept"}},
-		{"within the bounds", minimal + "    warm:\n      idle: 2\n      maxIdle: 10\n", nil},
+			[]string{"warm.idle: 5 is above maxIdle 3: 3 are kept"}, 3},
+		{"within the bounds", minimal + "    warm:\n      idle: 2\n      maxIdle: 10\n", nil, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -244,8 +247,8 @@ func TestWarmCountsAboveTheirBoundsAreWarnings(t *testing.T) {
 				t.Errorf("warnings (-want +got):\n%s", diff)
 			}
 			// Used as written: what is wanted is cut to the bound, not refused.
-			if n, _ := warm.Desired(tmpl.Warm, time.Now(), warm.Estimate{}); n > tmpl.Warm.MaxIdle {
-				t.Errorf("Desired = %d, above maxIdle %d", n, tmpl.Warm.MaxIdle)
+			if n, _ := warm.Desired(tmpl.Warm, at, warm.Estimate{}); n != tt.desired {
+				t.Errorf("Desired = %d, want %d", n, tt.desired)
 			}
 		})
 	}
