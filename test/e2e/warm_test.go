@@ -53,19 +53,27 @@ func onePodPerBuild(t *testing.T, r *rig, builds []jenkinstest.BuildRecord) {
 	}
 }
 
-// `idle: 2` holds two ready agents; each takes exactly one build and is replaced by a fresh one.
-func TestIdleTwoHoldsTwoReadyAgentsThatEachTakeOneBuild(t *testing.T) {
+// idleTwoRig runs a rig whose one template, maven (maxAgents 6), keeps `idle: 2`, and returns it
+// once its two ready agents are there, with their names.
+func idleTwoRig(t *testing.T) (*rig, []string) {
+	t.Helper()
 	r := newRig(t, rigOptions{templates: `templates:
   - name: maven
     labels: [maven]
     maxAgents: 6
     warm: {idle: 2}
 `})
-	var first []string
+	var ready []string
 	eventually(t, time.Minute, func() (bool, string) {
-		first = readyAgents(r.jenkins, "maven")
-		return len(first) == 2, fmt.Sprintf("ready agents %v; pods %s", first, r.pods.summary())
+		ready = readyAgents(r.jenkins, "maven")
+		return len(ready) == 2, fmt.Sprintf("ready agents %v; pods %s", ready, r.pods.summary())
 	})
+	return r, ready
+}
+
+// `idle: 2` holds two ready agents; each takes exactly one build and is replaced by a fresh one.
+func TestIdleTwoHoldsTwoReadyAgentsThatEachTakeOneBuild(t *testing.T) {
+	r, first := idleTwoRig(t)
 	// Still two a few polls later: no more are made.
 	waitfor.Duration(r.ctx, time.Second)
 	if got := r.pods.createdFor("maven"); got != 2 {
@@ -275,17 +283,7 @@ func TestTwentyReadyAgentsCostOnlyThePoll(t *testing.T) {
 // A restarted controller recognises the ready agents from their Jenkins marks (no Memory): it
 // makes no new ones, and one still takes a waiting build.
 func TestReadyAgentsSurviveARestart(t *testing.T) {
-	r := newRig(t, rigOptions{templates: `templates:
-  - name: maven
-    labels: [maven]
-    maxAgents: 6
-    warm: {idle: 2}
-`})
-	var before []string
-	eventually(t, time.Minute, func() (bool, string) {
-		before = readyAgents(r.jenkins, "maven")
-		return len(before) == 2, fmt.Sprintf("ready %v; pods %s", before, r.pods.summary())
-	})
+	r, before := idleTwoRig(t)
 	r.stopController()
 	r.startController()
 	waitfor.Duration(r.ctx, 2*time.Second) // several polls of the new controller
