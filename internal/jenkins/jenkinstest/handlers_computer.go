@@ -284,28 +284,20 @@ func (s *Server) handleToggleOffline(q *request) {
 	if !s.check(q, perm) {
 		return
 	}
-	s.mu.Lock()
-	if goingOffline {
-		s.setTempOffline(n, strings.TrimSpace(q.r.FormValue("offlineMessage")))
-	} else {
-		n.tempOffline, n.cause = false, nil
-	}
-	s.maintain()
-	s.mu.Unlock()
-	http.Redirect(q.w, q.r, s.computerURL(n), http.StatusFound)
+	s.changeComputer(q, n, func() {
+		if goingOffline {
+			s.setTempOffline(n, strings.TrimSpace(q.r.FormValue("offlineMessage")))
+		} else {
+			n.tempOffline, n.cause = false, nil
+		}
+	})
 }
 
 // handleChangeOfflineCause is Computer.doChangeOfflineCause: temporarily offline with a reason.
 func (s *Server) handleChangeOfflineCause(q *request) {
-	n := s.computerFor(q, AgentDisconnect)
-	if n == nil {
-		return
+	if n := s.computerFor(q, AgentDisconnect); n != nil {
+		s.changeComputer(q, n, func() { s.setTempOffline(n, strings.TrimSpace(q.r.FormValue("offlineMessage"))) })
 	}
-	s.mu.Lock()
-	s.setTempOffline(n, strings.TrimSpace(q.r.FormValue("offlineMessage")))
-	s.maintain()
-	s.mu.Unlock()
-	http.Redirect(q.w, q.r, s.computerURL(n), http.StatusFound)
 }
 
 // handleDisconnect is Computer.doDoDisconnect: the agent is dropped with a UserCause, without
@@ -315,16 +307,25 @@ func (s *Server) handleDisconnect(q *request) {
 	if n == nil {
 		return
 	}
+	s.changeComputer(q, n, func() {
+		if n.conn != nil {
+			n.conn.kick()
+			n.conn = nil
+			s.nodeLost(n, func(*run) string { return "ABORTED" })
+		}
+		if !n.builtIn {
+			n.cause = &offlineCause{class: "hudson.slaves.OfflineCause$UserCause",
+				reason: strings.TrimSpace(q.r.FormValue("offlineMessage")), timestamp: time.Now()}
+		}
+	})
+}
+
+// changeComputer applies a computer action's change under s.mu, lets the queue react to it
+// (Queue.maintain, as Jenkins schedules after every node change) and redirects to the computer's
+// page, as Stapler's HttpResponses.redirectToDot does for these actions.
+func (s *Server) changeComputer(q *request, n *node, change func()) {
 	s.mu.Lock()
-	if n.conn != nil {
-		n.conn.kick()
-		n.conn = nil
-		s.nodeLost(n, func(*run) string { return "ABORTED" })
-	}
-	if !n.builtIn {
-		n.cause = &offlineCause{class: "hudson.slaves.OfflineCause$UserCause",
-			reason: strings.TrimSpace(q.r.FormValue("offlineMessage")), timestamp: time.Now()}
-	}
+	change()
 	s.maintain()
 	s.mu.Unlock()
 	http.Redirect(q.w, q.r, s.computerURL(n), http.StatusFound)
