@@ -2,6 +2,7 @@ package pluginimport
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -114,7 +115,7 @@ func (im *importer) cloud(file string, n *yaml.Node) {
 			im.dropf(file, o.line("defaultsProviderTemplate"), subject, "defaultsProviderTemplate", "no template %q in this cloud; not carried over", c.defaults)
 		} else {
 			for _, t := range ts {
-				if t.origName != c.defaults && !contains(t.inheritFrom, c.defaults) {
+				if t.origName != c.defaults && !slices.Contains(t.inheritFrom, c.defaults) {
 					t.inheritFrom = append([]string{c.defaults}, t.inheritFrom...)
 				}
 			}

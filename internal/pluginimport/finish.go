@@ -2,6 +2,7 @@ package pluginimport
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -61,7 +62,7 @@ func (im *importer) finish() {
 				im.dropf(t.file, t.line, subject, "inheritFrom "+p, "no template %q to inherit from; not carried over", p)
 				continue
 			}
-			if !contains(parents, pt.name) {
+			if !slices.Contains(parents, pt.name) {
 				parents = append(parents, pt.name)
 				parentTs = append(parentTs, pt)
 			}
