@@ -284,3 +284,25 @@ func (o *obj) rest() {
 		}
 	}
 }
+
+// path looks a dotted path up in the mapping, marking the first key read.
+func (o *obj) path(p string) *yaml.Node {
+	parts := strings.Split(p, ".")
+	v := o.get(parts[0])
+	for _, k := range parts[1:] {
+		if v == nil {
+			return nil
+		}
+		v = lookup(v, k)
+	}
+	if isNull(v) {
+		return nil
+	}
+	return v
+}
+
+func (o *obj) mark(key string) {
+	if _, ok := o.keys[key]; ok {
+		o.used[key] = true
+	}
+}
